@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+/**
+ * The `swarmmq` command. Subcommands register themselves here; each has
+ * --help. Exit codes: 0 ok, 1 runtime failure (port taken, data dir
+ * unusable), 2 bad configuration or usage.
+ */
+import { Command } from 'commander';
+import { VERSION } from '../version.js';
+import { registerStart } from './start.js';
+
+const program = new Command()
+  .name('swarmmq')
+  .description('SwarmMQ: a peer-to-peer message broker that speaks the NATS client protocol')
+  .version(VERSION)
+  .showHelpAfterError()
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+registerStart(program);
+
+await program.parseAsync(process.argv);

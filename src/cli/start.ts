@@ -1,0 +1,65 @@
+/** `swarmmq start`: run one node in the foreground until SIGINT or SIGTERM. */
+import type { Command } from 'commander';
+import { OPTION_SPECS, resolveOptions, type NodeOptions } from '../config/options.js';
+import { ConfigError, StartupError } from '../errors.js';
+import { startNode } from '../node.js';
+
+export function registerStart(program: Command): void {
+  const cmd = program
+    .command('start')
+    .description(
+      'start a node (every option can also be set in YAML via --config, or as SWARMMQ_* in the environment)',
+    )
+    .option('-c, --config <file>', 'YAML configuration file (env SWARMMQ_CONFIG)');
+  for (const spec of OPTION_SPECS) {
+    cmd.option(`--${spec.flag} <value>`, `${spec.describe} (YAML ${spec.yaml}, env ${spec.env})`);
+  }
+  cmd.action(async (flags: Record<string, unknown>) => {
+    let options: NodeOptions;
+    try {
+      const byKey: Partial<Record<keyof NodeOptions, unknown>> = {};
+      for (const spec of OPTION_SPECS) byKey[spec.key] = flags[camel(spec.flag)];
+      options = resolveOptions({
+        configFile: flags.config as string | undefined,
+        env: process.env,
+        flags: byKey,
+      });
+    } catch (err) {
+      if (err instanceof ConfigError) fatal(2, `configuration error: ${err.message}`);
+      throw err;
+    }
+    try {
+      const node = await startNode({ options });
+      let signals = 0;
+      const onSignal = (sig: NodeJS.Signals): void => {
+        signals++;
+        if (signals > 1) {
+          node.log.warn({ signal: sig }, 'second signal: exiting at once');
+          process.exit(1);
+        }
+        node.log.info({ signal: sig }, 'shutting down');
+        node.stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            node.log.error({ err: String(err) }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    } catch (err) {
+      if (err instanceof StartupError) fatal(1, err.message);
+      throw err;
+    }
+  });
+}
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function fatal(code: number, message: string): never {
+  console.error(`swarmmq: ${message}`);
+  process.exit(code);
+}

@@ -1,0 +1,86 @@
+/**
+ * Every default of a SwarmMQ node, in one place. Units are the last word of
+ * each name. Where a value follows nats-server 2.9, the comment says so: stock
+ * NATS clients are tuned against those numbers.
+ */
+
+/** Client port bind address. Loopback, so a node started by hand is not exposed. */
+export const DEFAULT_HOST = '127.0.0.1';
+
+/** Client port; 4222 is the NATS port, so stock clients find us without flags. */
+export const DEFAULT_CLIENT_PORT = 4222;
+
+/** Where a node keeps its state; relative to the working directory. */
+export const DEFAULT_DATA_DIR = './data';
+
+/** Cluster name; nodes with different names never merge (mesh issue). */
+export const DEFAULT_CLUSTER_NAME = 'swarmmq';
+
+export const DEFAULT_LOG_LEVEL = 'info';
+
+/**
+ * Largest payload a client may publish, announced in INFO as `max_payload`.
+ * 1 MiB as in nats-server and the original architecture's "max message size".
+ */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+/** Longest control line (the op line, without payload); nats-server 2.9 uses 4096. */
+export const DEFAULT_MAX_CONTROL_LINE_BYTES = 4096;
+
+/**
+ * Subscriptions per connection. nats-server has no default cap; we set one
+ * because each subscription costs memory in the trie. Stock clients multiplex
+ * requests over one inbox subscription, so real applications stay far below.
+ */
+export const DEFAULT_MAX_SUBSCRIPTIONS = 4096;
+
+/**
+ * Client connections per node. Together with the pending-bytes limits this
+ * bounds what connections can make the node hold.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+
+/**
+ * Outbound bytes queued for one connection (not yet taken by the kernel)
+ * before it is cut off as a slow consumer. nats-server uses 64 MiB; we use
+ * less so that a few stalled readers cannot take the node's memory.
+ */
+export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Outbound bytes queued over all connections. Past it, a connection holding
+ * more than its fair share is cut off as a slow consumer, so the total stays
+ * bounded whatever the number of stalled readers.
+ */
+export const DEFAULT_MAX_TOTAL_PENDING_BYTES = 256 * 1024 * 1024;
+
+/** Server-initiated PING interval; 2 minutes as in nats-server. */
+export const DEFAULT_PING_INTERVAL_MS = 2 * 60 * 1000;
+
+/** Unanswered PINGs after which a connection is closed as stale; 2 as in nats-server. */
+export const DEFAULT_MAX_PINGS_OUT = 2;
+
+/** Durable acknowledgement timeout of the original architecture (durable issue). */
+export const DEFAULT_ACK_TIMEOUT_MS = 5000;
+
+/** Batch size of the original architecture (durable issue). */
+export const DEFAULT_BATCH_SIZE = 100;
+
+/** Disk budget per node of the original architecture (durable issue). */
+export const DEFAULT_MAX_DISK_BYTES = 10 * 1024 * 1024 * 1024;
+
+/**
+ * Bytes of outbound data gathered before a connection flushes without
+ * waiting for the end of the event-loop turn: big enough to amortise the
+ * syscall, small enough to keep latency low under floods.
+ */
+export const OUTBOUND_FLUSH_THRESHOLD_BYTES = 64 * 1024;
+
+/** Payloads at least this big are queued by reference instead of copied. */
+export const OUTBOUND_COPY_LIMIT_BYTES = 16 * 1024;
+
+/** Subjects whose match result the subject trie remembers. */
+export const SUBLIST_CACHE_ENTRIES = 4096;
+
+/** How long a shutdown may wait for connections to flush before it forces them. */
+export const SHUTDOWN_GRACE_MS = 5000;

@@ -1,0 +1,147 @@
+/**
+ * The closed catalogue of SwarmMQ errors: the errors a client can see on the
+ * wire, the reasons a connection is closed, and the errors that stop a node
+ * from starting. Every other module raises errors from here, so tests assert
+ * on `name`/`code`, and wire texts never drift.
+ */
+
+/** Why a client connection ended. Logged and counted; never free text. */
+export const CloseReason = {
+  ClientClosed: 'client_closed',
+  ServerShutdown: 'server_shutdown',
+  SlowConsumer: 'slow_consumer',
+  StaleConnection: 'stale_connection',
+  MaxPayloadExceeded: 'max_payload_exceeded',
+  MaxControlLineExceeded: 'max_control_line_exceeded',
+  MaxConnectionsExceeded: 'max_connections_exceeded',
+  ParseError: 'parse_error',
+  ProtocolViolation: 'protocol_violation',
+  ClientError: 'client_sent_err',
+  SocketError: 'socket_error',
+} as const;
+export type CloseReason = (typeof CloseReason)[keyof typeof CloseReason];
+
+/**
+ * An error in what a client sent. `wireText` goes out as `-ERR '<wireText>'`;
+ * `fatal` says whether the connection is closed after it (protocol/CLIENT.md
+ * rule C6.x gives the table).
+ */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+  constructor(
+    readonly code: ProtocolErrorCode,
+    readonly wireText: string,
+    readonly fatal: boolean,
+    readonly closeReason: CloseReason = CloseReason.ParseError,
+  ) {
+    super(wireText);
+  }
+}
+
+export const ProtocolErrorCode = {
+  UnknownOperation: 'UNKNOWN_OPERATION',
+  BadArguments: 'BAD_ARGUMENTS',
+  BadPayloadArguments: 'BAD_PAYLOAD_ARGUMENTS',
+  MaxPayload: 'MAX_PAYLOAD',
+  MaxControlLine: 'MAX_CONTROL_LINE',
+  PayloadTerminator: 'PAYLOAD_TERMINATOR',
+  InvalidConnect: 'INVALID_CONNECT',
+  InvalidProtocol: 'INVALID_PROTOCOL',
+  NoRespondersRequiresHeaders: 'NO_RESPONDERS_REQUIRES_HEADERS',
+  InvalidSubject: 'INVALID_SUBJECT',
+  InvalidPublishSubject: 'INVALID_PUBLISH_SUBJECT',
+  MaxSubscriptions: 'MAX_SUBSCRIPTIONS',
+} as const;
+export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
+
+const E = ProtocolErrorCode;
+
+/** Constructors for every client-visible error. Texts follow nats-server 2.9 where it has one. */
+export const protocolErrors = {
+  /** C6.1: an unknown verb; the line is skipped and the connection stays open. */
+  unknownOperation: (verb: string) =>
+    new ProtocolError(
+      E.UnknownOperation,
+      `Unknown Protocol Operation: ${printable(verb)} (send HELP for the list of verbs)`,
+      false,
+    ),
+  /** C6.2: a payload-less verb with wrong arguments; the line is skipped. */
+  badArguments: (verb: string, usage: string) =>
+    new ProtocolError(E.BadArguments, `Invalid ${verb} arguments, expected: ${usage}`, false),
+  /** C6.3: a verb with a payload and wrong arguments; the payload cannot be found, so the connection closes. */
+  badPayloadArguments: (verb: string, usage: string) =>
+    new ProtocolError(E.BadPayloadArguments, `Invalid ${verb} arguments, expected: ${usage}`, true),
+  /** C6.4 */
+  maxPayload: () =>
+    new ProtocolError(E.MaxPayload, 'Maximum Payload Violation', true, CloseReason.MaxPayloadExceeded),
+  /** C6.5 */
+  maxControlLine: () =>
+    new ProtocolError(
+      E.MaxControlLine,
+      'maximum control line exceeded',
+      true,
+      CloseReason.MaxControlLineExceeded,
+    ),
+  /** C6.6: the byte after the declared payload is not CR LF (or LF). */
+  payloadTerminator: (size: number) =>
+    new ProtocolError(
+      E.PayloadTerminator,
+      `Unknown Protocol Operation: payload is longer than its declared ${size} bytes (expected CRLF after it)`,
+      true,
+    ),
+  /** C2.3 */
+  invalidConnect: (why: string) =>
+    new ProtocolError(E.InvalidConnect, `Invalid CONNECT: ${why}`, true, CloseReason.ProtocolViolation),
+  /** C2.4 */
+  invalidProtocol: () =>
+    new ProtocolError(E.InvalidProtocol, 'invalid client protocol', true, CloseReason.ProtocolViolation),
+  /** C2.5 */
+  noRespondersRequiresHeaders: () =>
+    new ProtocolError(
+      E.NoRespondersRequiresHeaders,
+      'no responders requires headers support',
+      true,
+      CloseReason.ProtocolViolation,
+    ),
+  /** C4.2 */
+  invalidSubject: () => new ProtocolError(E.InvalidSubject, 'Invalid Subject', false),
+  /** C3.3 */
+  invalidPublishSubject: () => new ProtocolError(E.InvalidPublishSubject, 'Invalid Publish Subject', false),
+  /** C4.4 */
+  maxSubscriptions: () => new ProtocolError(E.MaxSubscriptions, 'maximum subscriptions exceeded', false),
+} as const;
+
+/** Wire texts the server sends when it closes a connection for its own reasons. */
+export const closeTexts = {
+  stale: 'Stale Connection',
+  maxConnections: 'maximum connections exceeded',
+  slowConsumer: 'Slow Consumer',
+} as const;
+
+/** A configuration the node refuses; `key` names the offending option path. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(`config ${key}: ${reason}`);
+  }
+}
+
+/** The node could not start (port taken, data dir unusable). */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+  constructor(
+    readonly code: 'PORT_IN_USE' | 'BIND_FAILED' | 'DATA_DIR_UNUSABLE',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Shows a client-supplied token in an error without letting it break the line. */
+function printable(s: string): string {
+  const clipped = s.length > 32 ? `${s.slice(0, 32)}...` : s;
+  return JSON.stringify(clipped).replace(/'/g, '');
+}

@@ -1,0 +1,20 @@
+/** The HELP verb's answer (C7.2): for a person at nc/telnet; stock clients never send HELP. */
+import { usage } from './ops.js';
+
+const LINES: readonly [string, string][] = [
+  [usage.PUB, 'publish <#bytes> of payload (on the next line) to <subject>'],
+  [usage.HPUB, 'publish with a NATS/1.0 header block counted in <#header-bytes>'],
+  [usage.SUB, 'subscribe; * matches one token, > the rest; <sid> is your name for it'],
+  [usage.UNSUB, 'unsubscribe now, or after [max-msgs] more messages'],
+  [usage.CONNECT, 'set options, e.g. CONNECT {"verbose":false}'],
+  [usage.PING, 'the server answers PONG once everything before it is done'],
+  [usage.HELP, 'this list'],
+];
+
+/** One help text, CRLF-terminated lines, each starting with '#'. */
+export const HELP_TEXT: string = [
+  '# SwarmMQ client protocol (NATS-compatible). Verbs are case-insensitive; end lines with Enter.',
+  ...LINES.map(([u, what]) => `#   ${u.padEnd(58)} ${what}`),
+  '# The payload goes on the line after PUB, exactly <#bytes> long. Spec: protocol/CLIENT.md',
+  '',
+].join('\r\n');

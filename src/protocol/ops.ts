@@ -1,0 +1,54 @@
+/**
+ * What the client protocol parser hands to its sink: one event per complete
+ * operation, or an error. Payload buffers are views into the bytes the parser
+ * was fed (or a copy when a frame straddled two chunks): a sink that keeps one
+ * beyond the call holds that chunk alive.
+ */
+import type { ProtocolError } from '../errors.js';
+
+export type ClientOp =
+  | { readonly kind: 'CONNECT'; readonly json: string }
+  | {
+      readonly kind: 'PUB';
+      readonly subject: string;
+      readonly reply: string | undefined;
+      readonly payload: Buffer;
+    }
+  | {
+      readonly kind: 'HPUB';
+      readonly subject: string;
+      readonly reply: string | undefined;
+      readonly headers: Buffer;
+      readonly payload: Buffer;
+    }
+  | {
+      readonly kind: 'SUB';
+      readonly subject: string;
+      readonly queue: string | undefined;
+      readonly sid: string;
+    }
+  | { readonly kind: 'UNSUB'; readonly sid: string; readonly max: number | undefined }
+  | { readonly kind: 'PING' }
+  | { readonly kind: 'PONG' }
+  | { readonly kind: 'OK' }
+  | { readonly kind: 'INFO' }
+  | { readonly kind: 'ERR'; readonly message: string }
+  | { readonly kind: 'HELP' }
+  | { readonly kind: 'error'; readonly error: ProtocolError };
+
+/** The parser's one-method sink. It must not throw. */
+export interface ParserSink {
+  onOp(op: ClientOp): void;
+}
+
+/** One-line usage of each verb, used in -ERR texts and HELP (protocol/CLIENT.md section 3). */
+export const usage = {
+  CONNECT: 'CONNECT <json>',
+  PUB: 'PUB <subject> [reply-to] <#bytes>',
+  HPUB: 'HPUB <subject> [reply-to] <#header-bytes> <#total-bytes>',
+  SUB: 'SUB <subject> [queue-group] <sid>',
+  UNSUB: 'UNSUB <sid> [max-msgs]',
+  PING: 'PING',
+  PONG: 'PONG',
+  HELP: 'HELP',
+} as const;

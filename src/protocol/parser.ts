@@ -1,0 +1,335 @@
+/**
+ * The client protocol parser: a pure, incremental state machine over Buffers
+ * (protocol/CLIENT.md section 1). It imports no I/O. It finds control lines
+ * with a native byte search, checks every limit on the control line before a
+ * byte of payload is buffered (C1.5, C1.6), hands payloads on as views into
+ * the fed chunk, and copies only when a line or a payload straddles chunks.
+ */
+import { protocolErrors, type ProtocolError } from '../errors.js';
+import { usage, type ClientOp, type ParserSink } from './ops.js';
+
+export const ParserState = {
+  /** Collecting a control line (possibly part of one is buffered). */
+  OpLine: 'OP_LINE',
+  /** Collecting the declared number of payload bytes. */
+  Payload: 'PAYLOAD',
+  /** Payload complete; expecting CR or LF (C1.3). */
+  PayloadCR: 'PAYLOAD_CR',
+  /** Saw CR after the payload; expecting LF. */
+  PayloadLF: 'PAYLOAD_LF',
+  /** A fatal error was reported; further input is ignored. */
+  Closed: 'CLOSED',
+} as const;
+export type ParserState = (typeof ParserState)[keyof typeof ParserState];
+
+export interface ParserLimits {
+  /** Longest control line in bytes, without its line ending (C1.5). */
+  maxControlLineBytes: number;
+  /** Largest declared payload in bytes (C1.6). */
+  maxPayloadBytes: number;
+}
+
+const CR = 13;
+const LF = 10;
+const SPACE = 32;
+const TAB = 9;
+const EMPTY = Buffer.alloc(0);
+const PING: ClientOp = Object.freeze({ kind: 'PING' });
+const PONG: ClientOp = Object.freeze({ kind: 'PONG' });
+const OK: ClientOp = Object.freeze({ kind: 'OK' });
+const INFO: ClientOp = Object.freeze({ kind: 'INFO' });
+const HELP: ClientOp = Object.freeze({ kind: 'HELP' });
+/** Most arguments any verb takes (HPUB: subject, reply, two sizes), plus one to detect excess. */
+const MAX_ARGS = 5;
+
+interface PendingPub {
+  kind: 'PUB' | 'HPUB';
+  subject: string;
+  reply: string | undefined;
+  headerBytes: number;
+}
+
+export class Parser {
+  private stateValue: ParserState = ParserState.OpLine;
+  /** Partial control line carried over from earlier chunks. */
+  private lineBuf: Buffer;
+  private lineLen = 0;
+  /** The PUB/HPUB whose payload is being collected. */
+  private pub: PendingPub | null = null;
+  private need = 0;
+  private filled = 0;
+  private payloadBuf: Buffer | null = null;
+  private payload: Buffer = EMPTY;
+  private readonly args: string[] = [];
+
+  constructor(
+    private readonly sink: ParserSink,
+    private limits: ParserLimits,
+  ) {
+    // +2 leaves room for the CR of an over-long line to be seen as over-long.
+    this.lineBuf = Buffer.allocUnsafe(limits.maxControlLineBytes + 2);
+  }
+
+  get state(): ParserState {
+    return this.stateValue;
+  }
+
+  /** Bytes the parser holds between calls (partial line or payload): bounded by the limits. */
+  get bufferedBytes(): number {
+    return this.lineLen + (this.payloadBuf === null ? 0 : this.payloadBuf.length);
+  }
+
+  /** Applies new limits (config reload); they take effect from the next control line. */
+  setLimits(limits: ParserLimits): void {
+    this.limits = limits;
+    if (this.lineBuf.length < limits.maxControlLineBytes + 2 && this.lineLen === 0) {
+      this.lineBuf = Buffer.allocUnsafe(limits.maxControlLineBytes + 2);
+    }
+  }
+
+  /** Parses one chunk, calling the sink for every complete operation in it. */
+  feed(chunk: Buffer): void {
+    const len = chunk.length;
+    let pos = 0;
+    while (pos < len) {
+      switch (this.stateValue) {
+        case ParserState.OpLine:
+          pos = this.opLine(chunk, pos, len);
+          break;
+        case ParserState.Payload:
+          pos = this.payloadBytes(chunk, pos, len);
+          break;
+        case ParserState.PayloadCR: {
+          const b = chunk[pos++];
+          if (b === CR) this.stateValue = ParserState.PayloadLF;
+          else if (b === LF) this.emitPub();
+          else this.fail(protocolErrors.payloadTerminator(this.need));
+          break;
+        }
+        case ParserState.PayloadLF:
+          if (chunk[pos++] === LF) this.emitPub();
+          else this.fail(protocolErrors.payloadTerminator(this.need));
+          break;
+        case ParserState.Closed:
+          return;
+      }
+    }
+  }
+
+  private opLine(chunk: Buffer, pos: number, len: number): number {
+    const nl = chunk.indexOf(LF, pos);
+    const max = this.limits.maxControlLineBytes;
+    if (nl === -1) {
+      const n = len - pos;
+      // A line may end in CR, which is not part of it: allow one byte over.
+      if (this.lineLen + n > max + 1) {
+        this.fail(protocolErrors.maxControlLine());
+        return len;
+      }
+      chunk.copy(this.lineBuf, this.lineLen, pos, len);
+      this.lineLen += n;
+      return len;
+    }
+    let line: Buffer;
+    if (this.lineLen > 0) {
+      const total = this.lineLen + (nl - pos);
+      if (total > max + 1) {
+        this.fail(protocolErrors.maxControlLine());
+        return len;
+      }
+      chunk.copy(this.lineBuf, this.lineLen, pos, nl);
+      line = this.lineBuf.subarray(0, total);
+      this.lineLen = 0;
+    } else {
+      line = chunk.subarray(pos, nl);
+    }
+    let end = line.length;
+    if (end > 0 && line[end - 1] === CR) end--;
+    if (end > max) {
+      this.fail(protocolErrors.maxControlLine());
+      return len;
+    }
+    this.controlLine(line, end);
+    return nl + 1;
+  }
+
+  private payloadBytes(chunk: Buffer, pos: number, len: number): number {
+    const avail = len - pos;
+    if (this.payloadBuf === null && avail >= this.need) {
+      // The whole payload is in this chunk: hand on a view, copy nothing.
+      this.payload = chunk.subarray(pos, pos + this.need);
+      this.stateValue = ParserState.PayloadCR;
+      return pos + this.need;
+    }
+    if (this.payloadBuf === null) this.payloadBuf = Buffer.allocUnsafe(this.need);
+    const n = Math.min(avail, this.need - this.filled);
+    chunk.copy(this.payloadBuf, this.filled, pos, pos + n);
+    this.filled += n;
+    if (this.filled === this.need) {
+      this.payload = this.payloadBuf;
+      this.stateValue = ParserState.PayloadCR;
+    }
+    return pos + n;
+  }
+
+  /** Dispatches one complete control line `line[0, end)` (C1.2: verbs are case-insensitive). */
+  private controlLine(line: Buffer, end: number): void {
+    let start = 0;
+    while (start < end && (line[start] === SPACE || line[start] === TAB)) start++;
+    if (start === end) return; // C1.7: empty lines are ignored
+    let verbEnd = start;
+    while (verbEnd < end && line[verbEnd] !== SPACE && line[verbEnd] !== TAB) verbEnd++;
+    const verb = line.toString('latin1', start, verbEnd).toUpperCase();
+    switch (verb) {
+      case 'PUB':
+        return this.pubLine(line, verbEnd, end);
+      case 'HPUB':
+        return this.hpubLine(line, verbEnd, end);
+      case 'SUB':
+        return this.subLine(line, verbEnd, end);
+      case 'UNSUB':
+        return this.unsubLine(line, verbEnd, end);
+      case 'PING':
+        return this.sink.onOp(PING);
+      case 'PONG':
+        return this.sink.onOp(PONG);
+      case 'CONNECT':
+        return this.sink.onOp({ kind: 'CONNECT', json: line.toString('utf8', verbEnd, end).trim() });
+      case '+OK':
+        return this.sink.onOp(OK);
+      case '-ERR':
+        return this.sink.onOp({ kind: 'ERR', message: line.toString('utf8', verbEnd, end).trim() });
+      case 'INFO':
+        return this.sink.onOp(INFO);
+      case 'HELP':
+        return this.sink.onOp(HELP);
+      default:
+        return this.error(protocolErrors.unknownOperation(verb));
+    }
+  }
+
+  private pubLine(line: Buffer, from: number, end: number): void {
+    const n = this.split(line, from, end);
+    const a = this.args;
+    if (n !== 2 && n !== 3) return this.fail(protocolErrors.badPayloadArguments('PUB', usage.PUB));
+    const size = parseSize(a[n - 1]!);
+    if (size < 0) return this.fail(protocolErrors.badPayloadArguments('PUB', usage.PUB));
+    if (size > this.limits.maxPayloadBytes) return this.fail(protocolErrors.maxPayload());
+    this.startPayload('PUB', a[0]!, n === 3 ? a[1] : undefined, 0, size);
+  }
+
+  private hpubLine(line: Buffer, from: number, end: number): void {
+    const n = this.split(line, from, end);
+    const a = this.args;
+    if (n !== 3 && n !== 4) return this.fail(protocolErrors.badPayloadArguments('HPUB', usage.HPUB));
+    const hdr = parseSize(a[n - 2]!);
+    const total = parseSize(a[n - 1]!);
+    if (hdr < 0 || total < 0 || hdr > total) {
+      return this.fail(protocolErrors.badPayloadArguments('HPUB', usage.HPUB));
+    }
+    if (total > this.limits.maxPayloadBytes) return this.fail(protocolErrors.maxPayload());
+    this.startPayload('HPUB', a[0]!, n === 4 ? a[1] : undefined, hdr, total);
+  }
+
+  private subLine(line: Buffer, from: number, end: number): void {
+    const n = this.split(line, from, end);
+    const a = this.args;
+    if (n !== 2 && n !== 3) return this.error(protocolErrors.badArguments('SUB', usage.SUB));
+    this.sink.onOp({ kind: 'SUB', subject: a[0]!, queue: n === 3 ? a[1] : undefined, sid: a[n - 1]! });
+  }
+
+  private unsubLine(line: Buffer, from: number, end: number): void {
+    const n = this.split(line, from, end);
+    const a = this.args;
+    if (n !== 1 && n !== 2) return this.error(protocolErrors.badArguments('UNSUB', usage.UNSUB));
+    let max: number | undefined;
+    if (n === 2) {
+      max = parseSize(a[1]!);
+      if (max < 0) return this.error(protocolErrors.badArguments('UNSUB', usage.UNSUB));
+    }
+    this.sink.onOp({ kind: 'UNSUB', sid: a[0]!, max });
+  }
+
+  private startPayload(
+    kind: 'PUB' | 'HPUB',
+    subject: string,
+    reply: string | undefined,
+    headerBytes: number,
+    size: number,
+  ): void {
+    this.pub = { kind, subject, reply, headerBytes };
+    this.need = size;
+    this.filled = 0;
+    this.payloadBuf = null;
+    if (size === 0) {
+      this.payload = EMPTY;
+      this.stateValue = ParserState.PayloadCR;
+    } else {
+      this.stateValue = ParserState.Payload;
+    }
+  }
+
+  private emitPub(): void {
+    const pub = this.pub!;
+    const body = this.payload;
+    this.pub = null;
+    this.payloadBuf = null;
+    this.payload = EMPTY;
+    this.stateValue = ParserState.OpLine;
+    if (pub.kind === 'PUB') {
+      this.sink.onOp({ kind: 'PUB', subject: pub.subject, reply: pub.reply, payload: body });
+    } else {
+      this.sink.onOp({
+        kind: 'HPUB',
+        subject: pub.subject,
+        reply: pub.reply,
+        headers: body.subarray(0, pub.headerBytes),
+        payload: body.subarray(pub.headerBytes),
+      });
+    }
+  }
+
+  /**
+   * Splits `line[from, end)` on runs of spaces and tabs into `this.args`
+   * (latin1, so any byte round-trips unchanged to MSG lines). Returns the
+   * count, which exceeds MAX_ARGS - 1 when there are too many.
+   */
+  private split(line: Buffer, from: number, end: number): number {
+    const a = this.args;
+    a.length = 0;
+    let i = from;
+    while (i < end && a.length < MAX_ARGS) {
+      while (i < end && (line[i] === SPACE || line[i] === TAB)) i++;
+      if (i === end) break;
+      const s = i;
+      while (i < end && line[i] !== SPACE && line[i] !== TAB) i++;
+      a.push(line.toString('latin1', s, i));
+    }
+    return a.length;
+  }
+
+  private error(err: ProtocolError): void {
+    this.sink.onOp({ kind: 'error', error: err });
+  }
+
+  private fail(err: ProtocolError): void {
+    this.stateValue = ParserState.Closed;
+    this.lineLen = 0;
+    this.payloadBuf = null;
+    this.pub = null;
+    this.sink.onOp({ kind: 'error', error: err });
+  }
+}
+
+/** Parses a decimal byte count; -1 if it is not one (only digits, at most 10 of them). */
+export function parseSize(s: string): number {
+  const n = s.length;
+  if (n === 0 || n > 10) return -1;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}

@@ -1,0 +1,375 @@
+/**
+ * One client connection: socket in, parser, the handler for each operation
+ * (protocol/CLIENT.md sections 2-6), and batched socket writes out. A
+ * connection that cannot keep up with its outbound traffic is cut off as a
+ * slow consumer instead of growing memory (C6.9).
+ */
+import type { Socket } from 'node:net';
+import type { NodeOptions } from '../config/options.js';
+import { CloseReason, closeTexts, protocolErrors, type ProtocolError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { HELP_TEXT } from '../protocol/help.js';
+import type { ClientOp, ParserSink } from '../protocol/ops.js';
+import { Parser } from '../protocol/parser.js';
+import { isValidPublishSubject, isValidSubscribeSubject } from '../subjects/subject.js';
+import { OUTBOUND_FLUSH_THRESHOLD_BYTES } from '../config/defaults.js';
+import { Outbound } from './outbound.js';
+import { Subscription, type Deliverer, type Router } from './router.js';
+
+/** What a connection needs from its server; nothing else. */
+export interface ConnectionHost {
+  readonly router: Router;
+  readonly options: NodeOptions;
+  infoLine(conn: ClientConnection): string;
+  /** Queue the connection for the end-of-turn flush. */
+  markDirty(conn: ClientConnection): void;
+  /** True when the node's total outbound is over its limit and this connection holds more than its share. */
+  overTotalPending(conn: ClientConnection): boolean;
+  onClosed(conn: ClientConnection, reason: CloseReason): void;
+  countIn(bytes: number): void;
+  countOut(bytes: number): void;
+}
+
+/** The CONNECT options a connection runs with (C2.2: verbose and pedantic start on, as in nats-server 2.9). */
+interface ClientOptions {
+  verbose: boolean;
+  pedantic: boolean;
+  echo: boolean;
+  headers: boolean;
+  noResponders: boolean;
+  name: string | undefined;
+  lang: string | undefined;
+  version: string | undefined;
+  protocol: number;
+}
+
+const PONG_LINE = 'PONG\r\n';
+const PING_LINE = 'PING\r\n';
+const OK_LINE = '+OK\r\n';
+const NO_RESPONDERS_HEADER = Buffer.from('NATS/1.0 503\r\n\r\n');
+
+export class ClientConnection implements ParserSink, Deliverer {
+  closed = false;
+  closeReason: CloseReason | undefined;
+  readonly subs = new Map<string, Subscription>();
+  readonly outbound = new Outbound();
+  readonly opts: ClientOptions = {
+    verbose: true,
+    pedantic: true,
+    echo: true,
+    headers: false,
+    noResponders: false,
+    name: undefined,
+    lang: undefined,
+    version: undefined,
+    protocol: 0,
+  };
+  /** Whether a CONNECT has been accepted. */
+  connected = false;
+  msgsIn = 0;
+  msgsOut = 0;
+  private readonly parser: Parser;
+  private pingsOut = 0;
+  private inboundSinceTick = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly cid: number,
+    readonly socket: Socket,
+    private readonly host: ConnectionHost,
+    readonly log: Logger,
+  ) {
+    const o = host.options;
+    this.parser = new Parser(this, {
+      maxControlLineBytes: o.maxControlLineBytes,
+      maxPayloadBytes: o.maxPayloadBytes,
+    });
+  }
+
+  get echo(): boolean {
+    return this.opts.echo;
+  }
+
+  /** Outbound bytes not yet written by the kernel: ours plus the socket's. */
+  get pendingBytes(): number {
+    return this.outbound.size + this.socket.writableLength;
+  }
+
+  /** Wires the socket and sends INFO (C2.1). */
+  start(): void {
+    const s = this.socket;
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.on('error', (err) => {
+      this.log.debug({ err: err.message }, 'socket error');
+      this.close(CloseReason.SocketError, undefined, false);
+    });
+    s.on('close', () => this.close(CloseReason.ClientClosed, undefined, false));
+    s.on('drain', () => {
+      // The kernel took what the socket held; nothing to do but keep the counts honest.
+    });
+    this.writeRaw(this.host.infoLine(this));
+    this.flush();
+    const interval = this.host.options.pingIntervalMs;
+    this.pingTimer = setInterval(() => this.pingTick(), interval);
+    this.pingTimer.unref();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.inboundSinceTick = true;
+    this.host.countIn(chunk.length);
+    this.parser.feed(chunk);
+  }
+
+  onOp(op: ClientOp): void {
+    if (this.closed) return;
+    switch (op.kind) {
+      case 'PUB':
+        return this.handlePub(op.subject, op.reply, undefined, op.payload);
+      case 'HPUB':
+        return this.handlePub(op.subject, op.reply, op.headers, op.payload);
+      case 'SUB':
+        return this.handleSub(op.subject, op.queue, op.sid);
+      case 'UNSUB':
+        return this.handleUnsub(op.sid, op.max);
+      case 'PING':
+        return this.writeRaw(PONG_LINE);
+      case 'PONG':
+        this.pingsOut = 0;
+        return;
+      case 'CONNECT':
+        return this.handleConnect(op.json);
+      case 'OK':
+      case 'INFO':
+        return;
+      case 'ERR':
+        // C6.8: a client -ERR is logged and the connection closed, as nats-server does.
+        this.log.info({ clientErr: op.message.slice(0, 200) }, 'client sent -ERR');
+        return this.close(CloseReason.ClientError);
+      case 'HELP':
+        return this.writeUtf8(HELP_TEXT);
+      case 'error':
+        return this.protocolError(op.error);
+    }
+  }
+
+  private handleConnect(json: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(json);
+    } catch (err) {
+      return this.protocolError(protocolErrors.invalidConnect(`not JSON (${(err as Error).message})`));
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      return this.protocolError(protocolErrors.invalidConnect('expected a JSON object'));
+    }
+    const c = parsed as Record<string, unknown>;
+    const o = this.opts;
+    const bool = (k: string, cur: boolean): boolean => (typeof c[k] === 'boolean' ? (c[k] as boolean) : cur);
+    const str = (k: string): string | undefined =>
+      typeof c[k] === 'string' ? (c[k] as string).slice(0, 256) : undefined;
+    if (c.protocol !== undefined && c.protocol !== 0 && c.protocol !== 1) {
+      return this.protocolError(protocolErrors.invalidProtocol());
+    }
+    o.verbose = bool('verbose', o.verbose);
+    o.pedantic = bool('pedantic', o.pedantic);
+    o.echo = bool('echo', o.echo);
+    o.headers = bool('headers', o.headers);
+    o.noResponders = bool('no_responders', o.noResponders);
+    o.name = str('name') ?? o.name;
+    o.lang = str('lang') ?? o.lang;
+    o.version = str('version') ?? o.version;
+    o.protocol = typeof c.protocol === 'number' ? c.protocol : o.protocol;
+    if (o.noResponders && !o.headers) return this.protocolError(protocolErrors.noRespondersRequiresHeaders());
+    this.connected = true;
+    this.log.debug({ name: o.name, lang: o.lang, version: o.version }, 'client connected');
+    this.ok();
+  }
+
+  private handlePub(
+    subject: string,
+    reply: string | undefined,
+    headers: Buffer | undefined,
+    payload: Buffer,
+  ): void {
+    this.msgsIn++;
+    if (this.opts.pedantic && !isValidPublishSubject(subject)) {
+      this.sendErr(protocolErrors.invalidPublishSubject().wireText);
+      this.ok();
+      return;
+    }
+    this.log.trace({ subject, bytes: payload.length }, 'pub');
+    const router = this.host.router;
+    const n = router.publish(this, subject, reply, headers, payload);
+    if (n === 0 && reply !== undefined && this.opts.noResponders) this.noResponders(reply);
+    this.ok();
+  }
+
+  /** C5.4: tell a requester that nobody listens, on its own reply subscription. */
+  private noResponders(reply: string): void {
+    const sub = this.host.router.findOwn(this, reply);
+    if (sub === undefined) return;
+    const h = NO_RESPONDERS_HEADER;
+    this.outbound.appendLatin1(`HMSG ${reply} ${sub.sid} ${h.length} ${h.length}\r\n`);
+    this.outbound.appendBytes(h);
+    this.outbound.appendCRLF();
+    this.queued();
+  }
+
+  private handleSub(subject: string, queue: string | undefined, sid: string): void {
+    if (!isValidSubscribeSubject(subject) || (queue !== undefined && queue.length === 0)) {
+      this.sendErr(protocolErrors.invalidSubject().wireText);
+      return;
+    }
+    if (this.subs.has(sid)) return this.ok(); // C4.3: a reused sid is ignored
+    if (this.subs.size >= this.host.options.maxSubscriptions) {
+      this.sendErr(protocolErrors.maxSubscriptions().wireText);
+      return;
+    }
+    const sub = new Subscription(this, subject, queue, sid);
+    this.subs.set(sid, sub);
+    this.host.router.add(sub);
+    this.log.trace({ subject, queue, sid }, 'sub');
+    this.ok();
+  }
+
+  private handleUnsub(sid: string, max: number | undefined): void {
+    const sub = this.subs.get(sid);
+    if (sub !== undefined) {
+      if (max !== undefined && max > 0 && sub.delivered < max) sub.max = max;
+      else this.removeSub(sub);
+    }
+    this.ok();
+  }
+
+  private removeSub(sub: Subscription): void {
+    if (this.subs.get(sub.sid) !== sub) return;
+    this.subs.delete(sub.sid);
+    this.host.router.remove(sub);
+  }
+
+  /** Writes one MSG or HMSG (C5.1); strips headers for a client that did not ask for them (C5.3). */
+  deliver(
+    sub: Subscription,
+    subject: string,
+    reply: string | undefined,
+    headers: Buffer | undefined,
+    payload: Buffer,
+  ): void {
+    if (this.closed) return;
+    const out = this.outbound;
+    const r = reply === undefined ? '' : `${reply} `;
+    if (headers !== undefined && this.opts.headers) {
+      out.appendLatin1(
+        `HMSG ${subject} ${sub.sid} ${r}${headers.length} ${headers.length + payload.length}\r\n`,
+      );
+      out.appendBytes(headers);
+    } else {
+      out.appendLatin1(`MSG ${subject} ${sub.sid} ${r}${payload.length}\r\n`);
+    }
+    if (payload.length > 0) out.appendBytes(payload);
+    out.appendCRLF();
+    this.msgsOut++;
+    sub.delivered++;
+    if (sub.max > 0 && sub.delivered >= sub.max) this.removeSub(sub);
+    this.queued();
+  }
+
+  private ok(): void {
+    if (this.opts.verbose) this.writeRaw(OK_LINE);
+  }
+
+  private sendErr(text: string): void {
+    this.writeUtf8(`-ERR '${text}'\r\n`);
+  }
+
+  private protocolError(err: ProtocolError): void {
+    this.log.debug({ code: err.code, fatal: err.fatal }, 'protocol error');
+    if (err.fatal) this.close(err.closeReason, err.wireText);
+    else this.sendErr(err.wireText);
+  }
+
+  private pingTick(): void {
+    if (this.closed) return;
+    if (this.inboundSinceTick && this.pingsOut === 0) {
+      // C2.7: a client we heard from in this interval is alive; skip this PING.
+      this.inboundSinceTick = false;
+      return;
+    }
+    this.inboundSinceTick = false;
+    if (this.pingsOut + 1 > this.host.options.maxPingsOut) {
+      this.close(CloseReason.StaleConnection, closeTexts.stale);
+      return;
+    }
+    this.pingsOut++;
+    this.writeRaw(PING_LINE);
+  }
+
+  private writeRaw(s: string): void {
+    this.outbound.appendLatin1(s);
+    this.queued();
+  }
+
+  private writeUtf8(s: string): void {
+    this.outbound.appendUtf8(s);
+    this.queued();
+  }
+
+  /** After anything was queued: enforce the pending limits (C6.9), then schedule or force a flush. */
+  private queued(): void {
+    if (this.closed) return;
+    const pending = this.pendingBytes;
+    if (pending > this.host.options.maxPendingBytes || this.host.overTotalPending(this)) {
+      this.log.warn({ pendingBytes: pending }, 'slow consumer: outbound limit reached, closing');
+      this.close(CloseReason.SlowConsumer, undefined, false);
+      return;
+    }
+    if (this.outbound.size >= OUTBOUND_FLUSH_THRESHOLD_BYTES) this.flush();
+    else this.host.markDirty(this);
+  }
+
+  /** Hands everything queued to the socket in one write (or one corked writev). */
+  flush(): void {
+    if (this.outbound.size === 0 || this.socket.destroyed) return;
+    const pieces = this.outbound.take();
+    let bytes = 0;
+    if (pieces.length === 1) {
+      bytes = pieces[0]!.length;
+      this.socket.write(pieces[0]!);
+    } else {
+      this.socket.cork();
+      for (const p of pieces) {
+        bytes += p.length;
+        this.socket.write(p);
+      }
+      this.socket.uncork();
+    }
+    this.host.countOut(bytes);
+  }
+
+  /**
+   * Ends the connection once, with a reason from the catalogue. `errText`
+   * goes out as -ERR first. `graceful` lets queued bytes reach the client
+   * (a slow consumer's do not: they are the problem).
+   */
+  close(reason: CloseReason, errText?: string, graceful = true): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeReason = reason;
+    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    for (const sub of this.subs.values()) this.host.router.remove(sub);
+    this.subs.clear();
+    this.host.onClosed(this, reason);
+    const s = this.socket;
+    if (graceful && !s.destroyed) {
+      if (errText !== undefined) this.outbound.appendUtf8(`-ERR '${errText}'\r\n`);
+      this.flush();
+      s.end();
+      // A peer that never reads would keep the socket forever.
+      setTimeout(() => s.destroy(), 2000).unref();
+    } else {
+      this.outbound.clear();
+      s.destroy();
+    }
+  }
+}
