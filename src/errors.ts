@@ -91,7 +91,12 @@ export const protocolErrors = {
     ),
   /** C2.3 */
   invalidConnect: (why: string) =>
-    new ProtocolError(E.InvalidConnect, `Invalid CONNECT: ${why}`, true, CloseReason.ProtocolViolation),
+    new ProtocolError(
+      E.InvalidConnect,
+      `Invalid CONNECT: ${why.replace(/'/g, '"')}`,
+      true,
+      CloseReason.ProtocolViolation,
+    ),
   /** C2.4 */
   invalidProtocol: () =>
     new ProtocolError(E.InvalidProtocol, 'invalid client protocol', true, CloseReason.ProtocolViolation),

@@ -28,26 +28,31 @@ export function registerStart(program: Command): void {
       if (err instanceof ConfigError) fatal(2, `configuration error: ${err.message}`);
       throw err;
     }
-    try {
-      const node = await startNode({ options });
-      let signals = 0;
-      const onSignal = (sig: NodeJS.Signals): void => {
-        signals++;
-        if (signals > 1) {
-          node.log.warn({ signal: sig }, 'second signal: exiting at once');
+    // Signals are handled from before startup, so one that arrives while the
+    // node is starting still shuts it down cleanly.
+    const starting = startNode({ options });
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        console.error(`swarmmq: second ${sig}: exiting at once`);
+        process.exit(1);
+      }
+      starting
+        .then(async (node) => {
+          node.log.info({ signal: sig }, 'shutting down');
+          await node.stop();
+          process.exit(0);
+        })
+        .catch((err: unknown) => {
+          console.error(`swarmmq: shutdown failed: ${String(err)}`);
           process.exit(1);
-        }
-        node.log.info({ signal: sig }, 'shutting down');
-        node.stop().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            node.log.error({ err: String(err) }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+        });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      await starting;
     } catch (err) {
       if (err instanceof StartupError) fatal(1, err.message);
       throw err;
