@@ -51,6 +51,7 @@ export const ProtocolErrorCode = {
   InvalidSubject: 'INVALID_SUBJECT',
   InvalidPublishSubject: 'INVALID_PUBLISH_SUBJECT',
   MaxSubscriptions: 'MAX_SUBSCRIPTIONS',
+  HeadersNotSupported: 'HEADERS_NOT_SUPPORTED',
 } as const;
 export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
 
@@ -112,6 +113,14 @@ export const protocolErrors = {
   invalidSubject: () => new ProtocolError(E.InvalidSubject, 'Invalid Subject', false),
   /** C3.3 */
   invalidPublishSubject: () => new ProtocolError(E.InvalidPublishSubject, 'Invalid Publish Subject', false),
+  /** C3.5 */
+  headersNotSupported: () =>
+    new ProtocolError(
+      E.HeadersNotSupported,
+      'message headers not supported (send CONNECT {"headers":true} first)',
+      true,
+      CloseReason.ProtocolViolation,
+    ),
   /** C4.4 */
   maxSubscriptions: () => new ProtocolError(E.MaxSubscriptions, 'maximum subscriptions exceeded', false),
 } as const;

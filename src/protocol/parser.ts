@@ -79,11 +79,14 @@ export class Parser {
     return this.lineLen + (this.payloadBuf === null ? 0 : this.payloadBuf.length);
   }
 
-  /** Applies new limits (config reload); they take effect from the next control line. */
+  /** Applies new limits (config reload); they take effect from the next control line to complete. */
   setLimits(limits: ParserLimits): void {
     this.limits = limits;
-    if (this.lineBuf.length < limits.maxControlLineBytes + 2 && this.lineLen === 0) {
-      this.lineBuf = Buffer.allocUnsafe(limits.maxControlLineBytes + 2);
+    if (this.lineBuf.length < limits.maxControlLineBytes + 2) {
+      // Keep a partial line: the rest of it may now be longer than the old buffer holds.
+      const buf = Buffer.allocUnsafe(limits.maxControlLineBytes + 2);
+      this.lineBuf.copy(buf, 0, 0, this.lineLen);
+      this.lineBuf = buf;
     }
   }
 

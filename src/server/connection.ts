@@ -186,23 +186,21 @@ export class ClientConnection implements ParserSink, Deliverer {
     this.ok();
   }
 
-  private handlePub(
-    subject: string,
-    reply: string | undefined,
-    headers: Buffer | undefined,
-    payload: Buffer,
-  ): void {
+  private handlePub(subject: string, reply: string | undefined, headers: Buffer | undefined, payload: Buffer): void {
     this.msgsIn++;
+    if (headers !== undefined && !this.opts.headers) {
+      // C3.5: HPUB from a client that did not announce headers (nats-server closes too).
+      return this.protocolError(protocolErrors.headersNotSupported());
+    }
+    // C3.3: in pedantic mode a bad subject is reported, yet (as in 2.9) still routed.
     if (this.opts.pedantic && !isValidPublishSubject(subject)) {
       this.sendErr(protocolErrors.invalidPublishSubject().wireText);
-      this.ok();
-      return;
     }
-    this.log.trace({ subject, bytes: payload.length }, 'pub');
-    const router = this.host.router;
-    const n = router.publish(this, subject, reply, headers, payload);
-    if (n === 0 && reply !== undefined && this.opts.noResponders) this.noResponders(reply);
+    // C2.8: +OK acknowledges the operation before its deliveries, as nats-server orders it.
     this.ok();
+    this.log.trace({ subject, bytes: payload.length }, 'pub');
+    const n = this.host.router.publish(this, subject, reply, headers, payload);
+    if (n === 0 && reply !== undefined && this.opts.noResponders) this.noResponders(reply);
   }
 
   /** C5.4: tell a requester that nobody listens, on its own reply subscription. */

@@ -6,6 +6,7 @@
  * extends this with remote interest.
  */
 import { SUBLIST_CACHE_ENTRIES } from '../config/defaults.js';
+import { hasEmptyToken } from '../subjects/subject.js';
 import { Sublist, type SubjectEntry } from '../subjects/sublist.js';
 
 /** What a subscription delivers into. */
@@ -65,6 +66,7 @@ export class Router {
     headers: Buffer | undefined,
     payload: Buffer,
   ): number {
+    if (hasEmptyToken(subject)) return 0; // C5.7
     const match = this.sublist.match(subject);
     const noEcho = from !== null && !from.echo;
     let n = 0;

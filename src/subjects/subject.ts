@@ -48,3 +48,9 @@ export function hasWildcard(subject: string): boolean {
   const tokens = subject.split('.');
   return tokens.includes('*') || tokens.includes('>');
 }
+
+/** C5.7: a subject with an empty token ('a..b', '.a', 'a.', '') matches nothing. */
+export function hasEmptyToken(subject: string): boolean {
+  const n = subject.length;
+  return n === 0 || subject.charCodeAt(0) === DOT || subject.charCodeAt(n - 1) === DOT || subject.includes('..');
+}
