@@ -186,7 +186,12 @@ export class ClientConnection implements ParserSink, Deliverer {
     this.ok();
   }
 
-  private handlePub(subject: string, reply: string | undefined, headers: Buffer | undefined, payload: Buffer): void {
+  private handlePub(
+    subject: string,
+    reply: string | undefined,
+    headers: Buffer | undefined,
+    payload: Buffer,
+  ): void {
     this.msgsIn++;
     if (headers !== undefined && !this.opts.headers) {
       // C3.5: HPUB from a client that did not announce headers (nats-server closes too).

@@ -52,5 +52,7 @@ export function hasWildcard(subject: string): boolean {
 /** C5.7: a subject with an empty token ('a..b', '.a', 'a.', '') matches nothing. */
 export function hasEmptyToken(subject: string): boolean {
   const n = subject.length;
-  return n === 0 || subject.charCodeAt(0) === DOT || subject.charCodeAt(n - 1) === DOT || subject.includes('..');
+  return (
+    n === 0 || subject.charCodeAt(0) === DOT || subject.charCodeAt(n - 1) === DOT || subject.includes('..')
+  );
 }
