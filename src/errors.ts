@@ -159,3 +159,28 @@ function printable(s: string): string {
   const clipped = s.length > 32 ? `${s.slice(0, 32)}...` : s;
   return JSON.stringify(clipped).replace(/'/g, '');
 }
+
+/** Why a durable operation was refused (protocol/DURABLE.md section 6). Never fatal to the connection. */
+export const DurableErrorCode = {
+  InvalidDestination: 'INVALID_DESTINATION',
+  UnknownDestination: 'UNKNOWN_DESTINATION',
+  InvalidGroup: 'INVALID_GROUP',
+  InvalidOption: 'INVALID_OPTION',
+  DestinationFull: 'DESTINATION_FULL',
+  TooManyDestinations: 'TOO_MANY_DESTINATIONS',
+  DiskFull: 'DISK_FULL',
+  StorageFailure: 'STORAGE_FAILURE',
+  UnknownHandle: 'UNKNOWN_HANDLE',
+  Closed: 'CLOSED',
+} as const;
+export type DurableErrorCode = (typeof DurableErrorCode)[keyof typeof DurableErrorCode];
+
+export class DurableError extends Error {
+  override readonly name = 'DurableError';
+  constructor(
+    readonly code: DurableErrorCode,
+    message: string,
+  ) {
+    super(message.replace(/'/g, '"'));
+  }
+}

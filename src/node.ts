@@ -8,6 +8,9 @@ import { StartupError } from './errors.js';
 import { createLogger, loggableOptions, type Logger } from './log.js';
 import type { NodeOptions } from './config/options.js';
 import { ClientServer } from './server/server.js';
+import { resolveMasterKey } from './crypto/master-key.js';
+import { KeyRing } from './crypto/seal.js';
+import { DurableEngine } from './durable/engine.js';
 import { VERSION } from './version.js';
 
 export interface StartNodeInit {
@@ -19,6 +22,7 @@ export interface StartNodeInit {
 export interface SwarmNode {
   readonly options: NodeOptions;
   readonly server: ClientServer;
+  readonly durable: DurableEngine;
   readonly log: Logger;
   /** host:port of the client port. */
   readonly clientAddress: string;
@@ -30,8 +34,15 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
   const options = init.options;
   const log = init.logger ?? createLogger(options.logLevel);
   prepareDataDir(options.dataDir);
-  const server = new ClientServer(options, log.child({ component: 'server' }));
-  await server.listen();
+  const ring = new KeyRing(resolveMasterKey(options.masterKey, options.dataDir, log));
+  const durable = await openEngine(options, ring, log.child({ component: 'durable' }));
+  const server = new ClientServer(options, log.child({ component: 'server' }), durable);
+  try {
+    await server.listen();
+  } catch (err) {
+    await durable.close();
+    throw err;
+  }
   const clientAddress = `${server.host}:${server.port}`;
   log.info(
     {
@@ -48,17 +59,50 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
   return {
     options,
     server,
+    durable,
     log,
     clientAddress,
     stop() {
       stopping ??= (async () => {
         log.info({ connections: server.connections.size }, 'node stopping');
         await server.close();
+        await durable.close();
         log.info('node stopped');
       })();
       return stopping;
     },
   };
+}
+
+async function openEngine(options: NodeOptions, ring: KeyRing, log: Logger): Promise<DurableEngine> {
+  try {
+    return await DurableEngine.open(
+      {
+        dataDir: options.dataDir,
+        maxDestinations: options.maxDestinations,
+        maxDiskBytes: options.maxDiskBytes,
+        dedupWindowMs: options.dedupWindowMs,
+        defaults: {
+          defaultTtlMs: 0,
+          maxMsgs: options.maxMsgsPerDestination,
+          maxBytes: options.maxBytesPerDestination,
+          deadLetterExpired: false,
+          maxDeliveries: options.maxDeliveries,
+          ackTimeoutMs: options.ackTimeoutMs,
+        },
+        destinations: options.destinations,
+      },
+      ring,
+      log,
+    );
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { cause?: { code?: string } };
+    const code = e.code ?? e.cause?.code ?? e.message;
+    throw new StartupError(
+      'DATA_DIR_UNUSABLE',
+      `cannot open the store in ${path.resolve(options.dataDir)} (${code})`,
+    );
+  }
 }
 
 /** Creates the data dir if needed and checks that it is a writable directory. */

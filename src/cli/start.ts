@@ -12,13 +12,14 @@ export function registerStart(program: Command): void {
     )
     .option('-c, --config <file>', 'YAML configuration file (env SWARMMQ_CONFIG)');
   for (const spec of OPTION_SPECS) {
+    if (spec.flag === undefined) continue; // secrets: YAML or environment only
     cmd.option(`--${spec.flag} <value>`, `${spec.describe} (YAML ${spec.yaml}, env ${spec.env})`);
   }
   cmd.action(async (flags: Record<string, unknown>) => {
     let options: NodeOptions;
     try {
       const byKey: Partial<Record<keyof NodeOptions, unknown>> = {};
-      for (const spec of OPTION_SPECS) byKey[spec.key] = flags[camel(spec.flag)];
+      for (const spec of OPTION_SPECS) if (spec.flag !== undefined) byKey[spec.key] = flags[camel(spec.flag)];
       options = resolveOptions({
         configFile: flags.config as string | undefined,
         env: process.env,

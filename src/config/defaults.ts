@@ -60,14 +60,38 @@ export const DEFAULT_PING_INTERVAL_MS = 2 * 60 * 1000;
 /** Unanswered PINGs after which a connection is closed as stale; 2 as in nats-server. */
 export const DEFAULT_MAX_PINGS_OUT = 2;
 
-/** Durable acknowledgement timeout of the original architecture (durable issue). */
+/** Time a consumer group has to settle a delivery before it is redelivered; 5 s as in the original architecture. */
 export const DEFAULT_ACK_TIMEOUT_MS = 5000;
 
-/** Batch size of the original architecture (durable issue). */
+/** Deliveries per group before a message is dead-lettered. */
+export const DEFAULT_MAX_DELIVERIES = 5;
+
+/** Messages a PULL returns when it names no batch size; the original architecture's batch size. */
 export const DEFAULT_BATCH_SIZE = 100;
 
-/** Disk budget per node of the original architecture (durable issue). */
+/** Disk budget per node of the original architecture; sends beyond it are refused. */
 export const DEFAULT_MAX_DISK_BYTES = 10 * 1024 * 1024 * 1024;
+
+/** A send whose id was stored this recently is a duplicate; 2 min as in JetStream. */
+export const DEFAULT_DEDUP_WINDOW_MS = 2 * 60 * 1000;
+
+/** Durable destinations per node; each costs a little memory even when empty. */
+export const DEFAULT_MAX_DESTINATIONS = 10_000;
+
+/**
+ * Messages per destination. The engine keeps ~100 bytes of schedule per
+ * stored message in memory, so this bounds memory as well as backlog.
+ */
+export const DEFAULT_MAX_MSGS_PER_DESTINATION = 1_000_000;
+
+/** Stored bytes (records on disk) per destination. */
+export const DEFAULT_MAX_BYTES_PER_DESTINATION = 1024 * 1024 * 1024;
+
+/** Longest wait a PULL may ask for. */
+export const MAX_PULL_WAIT_MS = 5 * 60 * 1000;
+
+/** Most messages one PULL may ask for. */
+export const MAX_PULL_BATCH = 10_000;
 
 /**
  * Bytes of outbound data gathered before a connection flushes without

@@ -44,9 +44,42 @@ export interface NodeOptions {
   readonly pingIntervalMs: number;
   /** Unanswered PINGs before a connection is closed as stale. @default 2 */
   readonly maxPingsOut: number;
+  /** Cluster master key, 32 bytes (base64 in config). Secret: never logged. @default generated into the data dir */
+  readonly masterKey: Buffer | undefined;
+  /** Node disk budget for stored messages. @default 10 GiB */
+  readonly maxDiskBytes: number;
+  /** Durable destinations per node. @default 10000 */
+  readonly maxDestinations: number;
+  /** De-duplication window. @default 120000 */
+  readonly dedupWindowMs: number;
+  /** Default ack timeout of consumer groups. @default 5000 */
+  readonly ackTimeoutMs: number;
+  /** Default deliveries before dead-lettering. @default 5 */
+  readonly maxDeliveries: number;
+  /** Default PULL batch. @default 100 */
+  readonly batchSize: number;
+  /** Default max messages per destination. @default 1000000 */
+  readonly maxMsgsPerDestination: number;
+  /** Default max stored bytes per destination. @default 1 GiB */
+  readonly maxBytesPerDestination: number;
+  /** Destinations declared in the config file. */
+  readonly destinations: readonly DestinationConfig[];
 }
 
-type Kind = 'string' | 'name' | 'host' | 'port' | 'bytes' | 'duration' | 'count' | 'logLevel';
+/** A destination declared under `destinations:` (protocol/DURABLE.md D1.2). */
+export interface DestinationConfig {
+  readonly name: string;
+  readonly settings: {
+    readonly defaultTtlMs?: number;
+    readonly maxMsgs?: number;
+    readonly maxBytes?: number;
+    readonly deadLetterExpired?: boolean;
+    readonly maxDeliveries?: number;
+    readonly ackTimeoutMs?: number;
+  };
+}
+
+type Kind = 'string' | 'name' | 'host' | 'port' | 'bytes' | 'duration' | 'count' | 'logLevel' | 'masterKey';
 
 export interface OptionSpec {
   readonly key: keyof NodeOptions;
@@ -54,8 +87,8 @@ export interface OptionSpec {
   readonly yaml: string;
   /** Environment variable. */
   readonly env: string;
-  /** Long flag without dashes. */
-  readonly flag: string;
+  /** Long flag without dashes; none for secrets (they would show in `ps`). */
+  readonly flag?: string;
   readonly kind: Kind;
   readonly describe: string;
   /** Smallest accepted value for numeric kinds. */
@@ -184,6 +217,85 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     min: 1,
     describe: 'unanswered PINGs before a connection is closed as stale',
   },
+  {
+    key: 'masterKey',
+    yaml: 'security.master_key',
+    env: 'SWARMMQ_MASTER_KEY',
+    kind: 'masterKey',
+    describe: 'cluster master key for encryption at rest (base64 of 32 bytes)',
+  },
+  {
+    key: 'maxDiskBytes',
+    yaml: 'storage.max_disk_usage',
+    env: 'SWARMMQ_MAX_DISK_USAGE',
+    flag: 'max-disk-usage',
+    kind: 'bytes',
+    min: 1024 * 1024,
+    describe: 'disk budget for stored messages',
+  },
+  {
+    key: 'dedupWindowMs',
+    yaml: 'storage.dedup_window',
+    env: 'SWARMMQ_DEDUP_WINDOW',
+    flag: 'dedup-window',
+    kind: 'duration',
+    min: 0,
+    describe: 'a send whose id was stored this recently is a duplicate',
+  },
+  {
+    key: 'ackTimeoutMs',
+    yaml: 'performance.ack_timeout',
+    env: 'SWARMMQ_ACK_TIMEOUT',
+    flag: 'ack-timeout',
+    kind: 'duration',
+    min: 10,
+    describe: 'default ack timeout of consumer groups',
+  },
+  {
+    key: 'maxDeliveries',
+    yaml: 'performance.max_deliveries',
+    env: 'SWARMMQ_MAX_DELIVERIES',
+    flag: 'max-deliveries',
+    kind: 'count',
+    min: 0,
+    describe: 'deliveries per group before dead-lettering (0: unlimited)',
+  },
+  {
+    key: 'batchSize',
+    yaml: 'performance.batch_size',
+    env: 'SWARMMQ_BATCH_SIZE',
+    flag: 'batch-size',
+    kind: 'count',
+    min: 1,
+    describe: 'messages a PULL returns when it names no batch',
+  },
+  {
+    key: 'maxDestinations',
+    yaml: 'limits.max_destinations',
+    env: 'SWARMMQ_MAX_DESTINATIONS',
+    flag: 'max-destinations',
+    kind: 'count',
+    min: 1,
+    describe: 'durable destinations per node',
+  },
+  {
+    key: 'maxMsgsPerDestination',
+    yaml: 'limits.max_msgs_per_destination',
+    env: 'SWARMMQ_MAX_MSGS_PER_DESTINATION',
+    flag: 'max-msgs-per-destination',
+    kind: 'count',
+    min: 1,
+    describe: 'default message limit of a destination',
+  },
+  {
+    key: 'maxBytesPerDestination',
+    yaml: 'limits.max_bytes_per_destination',
+    env: 'SWARMMQ_MAX_BYTES_PER_DESTINATION',
+    flag: 'max-bytes-per-destination',
+    kind: 'bytes',
+    min: 1024,
+    describe: 'default stored-bytes limit of a destination',
+  },
 ];
 
 export const DEFAULT_OPTIONS: NodeOptions = Object.freeze({
@@ -201,6 +313,16 @@ export const DEFAULT_OPTIONS: NodeOptions = Object.freeze({
   maxTotalPendingBytes: D.DEFAULT_MAX_TOTAL_PENDING_BYTES,
   pingIntervalMs: D.DEFAULT_PING_INTERVAL_MS,
   maxPingsOut: D.DEFAULT_MAX_PINGS_OUT,
+  masterKey: undefined,
+  maxDiskBytes: D.DEFAULT_MAX_DISK_BYTES,
+  maxDestinations: D.DEFAULT_MAX_DESTINATIONS,
+  dedupWindowMs: D.DEFAULT_DEDUP_WINDOW_MS,
+  ackTimeoutMs: D.DEFAULT_ACK_TIMEOUT_MS,
+  maxDeliveries: D.DEFAULT_MAX_DELIVERIES,
+  batchSize: D.DEFAULT_BATCH_SIZE,
+  maxMsgsPerDestination: D.DEFAULT_MAX_MSGS_PER_DESTINATION,
+  maxBytesPerDestination: D.DEFAULT_MAX_BYTES_PER_DESTINATION,
+  destinations: Object.freeze([]),
 });
 
 export interface OptionSources {
@@ -230,9 +352,13 @@ export function resolveOptions(sources: OptionSources = {}): NodeOptions {
   }
   for (const spec of OPTION_SPECS) {
     const raw = sources.flags?.[spec.key];
-    if (raw !== undefined) out[spec.key] = parseValue(spec, raw, `--${spec.flag}`);
+    if (raw !== undefined) out[spec.key] = parseValue(spec, raw, `--${spec.flag ?? spec.key}`);
   }
   for (const [k, v] of Object.entries(sources.overrides ?? {})) {
+    if (k === 'destinations') {
+      if (v !== undefined) out.destinations = Object.freeze([...(v as DestinationConfig[])]);
+      continue;
+    }
     const spec = OPTION_SPECS.find((s) => s.key === k);
     if (spec === undefined) throw new ConfigError(k, 'unknown option');
     if (v !== undefined) out[k] = parseValue(spec, v, k);
@@ -278,8 +404,12 @@ function applyYaml(root: Record<string, unknown>, out: Record<string, unknown>):
   const byPath = new Map(OPTION_SPECS.map((s) => [s.yaml, s]));
   const sections = new Set(OPTION_SPECS.map((s) => s.yaml.split('.')[0]!));
   for (const [section, body] of Object.entries(root)) {
+    if (section === 'destinations') {
+      out.destinations = Object.freeze(parseDestinations(body));
+      continue;
+    }
     if (!sections.has(section)) {
-      throw new ConfigError(section, `unknown section (known: ${[...sections].join(', ')})`);
+      throw new ConfigError(section, `unknown section (known: ${[...sections].join(', ')}, destinations)`);
     }
     if (body === null || body === undefined) continue;
     if (typeof body !== 'object' || Array.isArray(body)) throw new ConfigError(section, 'must be a mapping');
@@ -331,7 +461,80 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
       const n = parseDurationMs(raw);
       return typeof n === 'string' ? fail(n) : checkMin(spec, n, fail);
     }
+    case 'masterKey': {
+      if (Buffer.isBuffer(raw)) return raw.length === 32 ? raw : fail('must be 32 bytes');
+      // The value itself is never echoed: it is a secret.
+      if (typeof raw !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(raw.trim()))
+        return fail('expected base64 of 32 bytes');
+      const key = Buffer.from(raw.trim(), 'base64');
+      return key.length === 32 ? key : fail(`expected base64 of 32 bytes, got ${key.length} bytes`);
+    }
   }
+}
+
+const DESTINATION_KEYS: Record<
+  string,
+  { key: keyof DestinationConfig['settings']; kind: 'duration' | 'count' | 'bytes' | 'bool' }
+> = {
+  ttl: { key: 'defaultTtlMs', kind: 'duration' },
+  max_msgs: { key: 'maxMsgs', kind: 'count' },
+  max_bytes: { key: 'maxBytes', kind: 'bytes' },
+  dead_letter_expired: { key: 'deadLetterExpired', kind: 'bool' },
+  max_deliveries: { key: 'maxDeliveries', kind: 'count' },
+  ack_timeout: { key: 'ackTimeoutMs', kind: 'duration' },
+};
+
+/** `destinations:` is a list of names, or of mappings with a name and per-destination settings. */
+function parseDestinations(body: unknown): DestinationConfig[] {
+  if (body === null || body === undefined) return [];
+  if (!Array.isArray(body))
+    throw new ConfigError('destinations', 'must be a list of names or of {name, ...} mappings');
+  const seen = new Set<string>();
+  return body.map((entry: unknown, i) => {
+    const where = `destinations[${i}]`;
+    let name: unknown = entry;
+    const settings: Record<string, unknown> = {};
+    if (entry !== null && typeof entry === 'object' && !Array.isArray(entry)) {
+      const e = entry as Record<string, unknown>;
+      name = e.name;
+      for (const [k, v] of Object.entries(e)) {
+        if (k === 'name') continue;
+        const d = DESTINATION_KEYS[k];
+        if (d === undefined) {
+          throw new ConfigError(
+            `${where}.${k}`,
+            `unknown key (known: name, ${Object.keys(DESTINATION_KEYS).join(', ')})`,
+          );
+        }
+        settings[d.key] = parseDestinationValue(d.kind, v, `${where}.${k}`);
+      }
+    }
+    if (typeof name !== 'string' || !/^[^\s*>]+$/.test(name) || name.split('.').some((t) => t === '')) {
+      throw new ConfigError(`${where}.name`, 'expected a subject without wildcards, e.g. orders.eu');
+    }
+    if (seen.has(name)) throw new ConfigError(`${where}.name`, `destination ${name} is listed twice`);
+    seen.add(name);
+    return { name, settings };
+  });
+}
+
+function parseDestinationValue(
+  kind: 'duration' | 'count' | 'bytes' | 'bool',
+  v: unknown,
+  where: string,
+): number | boolean {
+  if (kind === 'bool') {
+    if (typeof v !== 'boolean') throw new ConfigError(where, 'expected true or false');
+    return v;
+  }
+  if (kind === 'count') {
+    const n = toInteger(v);
+    if (n === undefined) throw new ConfigError(where, `expected a whole number, got ${JSON.stringify(v)}`);
+    return n;
+  }
+  const n = kind === 'bytes' ? parseBytes(v) : parseDurationMs(v);
+  if (typeof n === 'string') throw new ConfigError(where, n);
+  return n;
 }
 
 function checkMin(spec: OptionSpec, n: number, fail: (r: string) => never): number {

@@ -9,12 +9,21 @@ const LINES: readonly [string, string][] = [
   [usage.CONNECT, 'set options, e.g. CONNECT {"verbose":false}'],
   [usage.PING, 'the server answers PONG once everything before it is done'],
   [usage.HELP, 'this list'],
+  [usage.SEND, 'store a message durably; answered +STORED <dest> <seq> <id>'],
+  [usage.PULL, 'take up to [batch] messages for <group>, waiting up to [wait]'],
+  [usage.ACK, 'done with a pulled message'],
+  [usage.NAK, 'deliver it again, now or after [delay]'],
+  [usage.WIP, 'still working on it: restart its ack timer'],
+  [usage.TERM, 'give up on it: it goes to the dead-letter destination'],
+  [usage.CREATE, 'create a durable destination'],
+  [usage.DESTS, 'list destinations with depth and consumer groups'],
 ];
 
 /** One help text, CRLF-terminated lines, each starting with '#'. */
 export const HELP_TEXT: string = [
   '# SwarmMQ client protocol (NATS-compatible). Verbs are case-insensitive; end lines with Enter.',
-  ...LINES.map(([u, what]) => `#   ${u.padEnd(58)} ${what}`),
-  '# The payload goes on the line after PUB, exactly <#bytes> long. Spec: protocol/CLIENT.md',
+  ...LINES.map(([u, what]) => `#   ${u}\r\n#       ${what}`),
+  '# The payload goes on the line after PUB/SEND, exactly <#bytes> long.',
+  '# <dur> is milliseconds or 250ms, 5s, 2m. Specs: protocol/CLIENT.md, protocol/DURABLE.md',
   '',
 ].join('\r\n');

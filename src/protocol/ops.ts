@@ -34,12 +34,24 @@ export type ClientOp =
   | { readonly kind: 'INFO' }
   | { readonly kind: 'ERR'; readonly message: string }
   | { readonly kind: 'HELP' }
+  /** D3.1: a durable send; `options` are the raw key=value tokens. */
+  | {
+      readonly kind: 'SEND';
+      readonly destination: string;
+      readonly options: readonly string[];
+      readonly payload: Buffer;
+    }
+  /** Payload-less durable verbs (PULL, ACK, NAK, WIP, TERM, CREATE, DESTS) with their raw arguments. */
+  | { readonly kind: 'DURABLE'; readonly verb: DurableVerb; readonly args: readonly string[] }
   | { readonly kind: 'error'; readonly error: ProtocolError };
 
 /** The parser's one-method sink. It must not throw. */
 export interface ParserSink {
   onOp(op: ClientOp): void;
 }
+
+export const DURABLE_VERBS = ['PULL', 'ACK', 'NAK', 'WIP', 'TERM', 'CREATE', 'DESTS'] as const;
+export type DurableVerb = (typeof DURABLE_VERBS)[number];
 
 /** One-line usage of each verb, used in -ERR texts and HELP (protocol/CLIENT.md section 3). */
 export const usage = {
@@ -51,4 +63,13 @@ export const usage = {
   PING: 'PING',
   PONG: 'PONG',
   HELP: 'HELP',
+  SEND: 'SEND <destination> [id=<id>] [priority=<1-10>] [ttl=<dur>] [delay=<dur>] <#bytes>',
+  PULL: 'PULL <destination> <group> [batch] [wait] [ack_timeout=<dur>]',
+  ACK: 'ACK <handle>',
+  NAK: 'NAK <handle> [delay]',
+  WIP: 'WIP <handle>',
+  TERM: 'TERM <handle>',
+  CREATE:
+    'CREATE <destination> [ttl=<dur>] [max_msgs=<n>] [max_bytes=<size>] [max_deliveries=<n>] [ack_timeout=<dur>] [dead_letter_expired=true]',
+  DESTS: 'DESTS',
 } as const;

@@ -6,7 +6,7 @@
  * the fed chunk, and copies only when a line or a payload straddles chunks.
  */
 import { protocolErrors, type ProtocolError } from '../errors.js';
-import { usage, type ClientOp, type ParserSink } from './ops.js';
+import { DURABLE_VERBS, usage, type ClientOp, type DurableVerb, type ParserSink } from './ops.js';
 
 export const ParserState = {
   /** Collecting a control line (possibly part of one is buffered). */
@@ -39,14 +39,18 @@ const PONG: ClientOp = Object.freeze({ kind: 'PONG' });
 const OK: ClientOp = Object.freeze({ kind: 'OK' });
 const INFO: ClientOp = Object.freeze({ kind: 'INFO' });
 const HELP: ClientOp = Object.freeze({ kind: 'HELP' });
-/** Most arguments any verb takes (HPUB: subject, reply, two sizes), plus one to detect excess. */
+/** Most arguments a core verb takes (HPUB: subject, reply, two sizes), plus one to detect excess. */
 const MAX_ARGS = 5;
+/** Most arguments a durable verb takes (CREATE: name and six options), plus one to detect excess. */
+const MAX_DURABLE_ARGS = 9;
+const DURABLE_SET: ReadonlySet<string> = new Set(DURABLE_VERBS);
 
 interface PendingPub {
-  kind: 'PUB' | 'HPUB';
+  kind: 'PUB' | 'HPUB' | 'SEND';
   subject: string;
   reply: string | undefined;
   headerBytes: number;
+  options?: string[];
 }
 
 export class Parser {
@@ -206,7 +210,13 @@ export class Parser {
         return this.sink.onOp(INFO);
       case 'HELP':
         return this.sink.onOp(HELP);
+      case 'SEND':
+        return this.sendLine(line, verbEnd, end);
       default:
+        if (DURABLE_SET.has(verb)) {
+          const n = this.split(line, verbEnd, end, MAX_DURABLE_ARGS);
+          return this.sink.onOp({ kind: 'DURABLE', verb: verb as DurableVerb, args: this.args.slice(0, n) });
+        }
         return this.error(protocolErrors.unknownOperation(verb));
     }
   }
@@ -234,6 +244,19 @@ export class Parser {
     this.startPayload('HPUB', a[0]!, n === 4 ? a[1] : undefined, hdr, total);
   }
 
+  /** D3.1: SEND <destination> [key=value...] <#bytes>, then the payload. */
+  private sendLine(line: Buffer, from: number, end: number): void {
+    const n = this.split(line, from, end, MAX_DURABLE_ARGS);
+    const a = this.args;
+    if (n < 2 || n >= MAX_DURABLE_ARGS)
+      return this.fail(protocolErrors.badPayloadArguments('SEND', usage.SEND));
+    const size = parseSize(a[n - 1]!);
+    if (size < 0) return this.fail(protocolErrors.badPayloadArguments('SEND', usage.SEND));
+    if (size > this.limits.maxPayloadBytes) return this.fail(protocolErrors.maxPayload());
+    this.startPayload('SEND', a[0]!, undefined, 0, size);
+    this.pub!.options = a.slice(1, n - 1);
+  }
+
   private subLine(line: Buffer, from: number, end: number): void {
     const n = this.split(line, from, end);
     const a = this.args;
@@ -254,7 +277,7 @@ export class Parser {
   }
 
   private startPayload(
-    kind: 'PUB' | 'HPUB',
+    kind: 'PUB' | 'HPUB' | 'SEND',
     subject: string,
     reply: string | undefined,
     headerBytes: number,
@@ -281,6 +304,8 @@ export class Parser {
     this.stateValue = ParserState.OpLine;
     if (pub.kind === 'PUB') {
       this.sink.onOp({ kind: 'PUB', subject: pub.subject, reply: pub.reply, payload: body });
+    } else if (pub.kind === 'SEND') {
+      this.sink.onOp({ kind: 'SEND', destination: pub.subject, options: pub.options ?? [], payload: body });
     } else {
       this.sink.onOp({
         kind: 'HPUB',
@@ -295,13 +320,13 @@ export class Parser {
   /**
    * Splits `line[from, end)` on runs of spaces and tabs into `this.args`
    * (latin1, so any byte round-trips unchanged to MSG lines). Returns the
-   * count, which exceeds MAX_ARGS - 1 when there are too many.
+   * count, which reaches `maxArgs` when there are too many.
    */
-  private split(line: Buffer, from: number, end: number): number {
+  private split(line: Buffer, from: number, end: number, maxArgs = MAX_ARGS): number {
     const a = this.args;
     a.length = 0;
     let i = from;
-    while (i < end && a.length < MAX_ARGS) {
+    while (i < end && a.length < maxArgs) {
       while (i < end && (line[i] === SPACE || line[i] === TAB)) i++;
       if (i === end) break;
       const s = i;

@@ -15,11 +15,15 @@ import { isValidPublishSubject, isValidSubscribeSubject } from '../subjects/subj
 import { OUTBOUND_FLUSH_THRESHOLD_BYTES } from '../config/defaults.js';
 import { Outbound } from './outbound.js';
 import { Subscription, type Deliverer, type Router } from './router.js';
+import type { DurableEngine } from '../durable/engine.js';
+import { DurableSession, type SessionConnection } from './durable-session.js';
 
 /** What a connection needs from its server; nothing else. */
 export interface ConnectionHost {
   readonly router: Router;
   readonly options: NodeOptions;
+  /** The node's durable engine (protocol/DURABLE.md). */
+  readonly durable: DurableEngine | undefined;
   infoLine(conn: ClientConnection): string;
   /** Queue the connection for the end-of-turn flush. */
   markDirty(conn: ClientConnection): void;
@@ -48,7 +52,7 @@ const PING_LINE = 'PING\r\n';
 const OK_LINE = '+OK\r\n';
 const NO_RESPONDERS_HEADER = Buffer.from('NATS/1.0 503\r\n\r\n');
 
-export class ClientConnection implements ParserSink, Deliverer {
+export class ClientConnection implements ParserSink, Deliverer, SessionConnection {
   closed = false;
   closeReason: CloseReason | undefined;
   readonly subs = new Map<string, Subscription>();
@@ -72,6 +76,7 @@ export class ClientConnection implements ParserSink, Deliverer {
   private pingsOut = 0;
   private inboundSinceTick = false;
   private pingTimer: NodeJS.Timeout | undefined;
+  private session: DurableSession | undefined;
 
   constructor(
     readonly cid: number,
@@ -148,6 +153,10 @@ export class ClientConnection implements ParserSink, Deliverer {
         return this.close(CloseReason.ClientError);
       case 'HELP':
         return this.writeUtf8(HELP_TEXT);
+      case 'SEND':
+        return this.durableSession()?.send(op.destination, op.options, op.payload);
+      case 'DURABLE':
+        return this.durableSession()?.verb(op.verb, op.args);
       case 'error':
         return this.protocolError(op.error);
     }
@@ -205,7 +214,50 @@ export class ClientConnection implements ParserSink, Deliverer {
     this.ok();
     this.log.trace({ subject, bytes: payload.length }, 'pub');
     const n = this.host.router.publish(this, subject, reply, headers, payload);
-    if (n === 0 && reply !== undefined && this.opts.noResponders) this.noResponders(reply);
+    // D3.7: a PUB to a destination is also stored; the store answers the reply subject.
+    const stored =
+      this.host.durable !== undefined &&
+      this.durableSession()!.storeFromPub(subject, reply, headers, payload);
+    if (n === 0 && !stored && reply !== undefined && this.opts.noResponders) this.noResponders(reply);
+  }
+
+  private durableSession(): DurableSession | undefined {
+    if (this.session === undefined) {
+      const engine = this.host.durable;
+      if (engine === undefined) {
+        this.sendErr('durable destinations are not enabled on this node');
+        return undefined;
+      }
+      this.session = new DurableSession(this, engine, this.host.options.batchSize);
+    }
+    return this.session;
+  }
+
+  // ---- SessionConnection ----
+
+  get clientName(): string | undefined {
+    return this.opts.name;
+  }
+
+  writeLatin1(s: string): void {
+    this.writeRaw(s);
+  }
+
+  writeBytes(b: Buffer): void {
+    this.outbound.appendBytes(b);
+    this.queued();
+  }
+
+  pauseInput(): void {
+    this.socket.pause();
+  }
+
+  resumeInput(): void {
+    if (!this.closed) this.socket.resume();
+  }
+
+  publishCore(subject: string, payload: Buffer): void {
+    this.host.router.publish(null, subject, undefined, undefined, payload);
   }
 
   /** C5.4: tell a requester that nobody listens, on its own reply subscription. */
@@ -278,11 +330,11 @@ export class ClientConnection implements ParserSink, Deliverer {
     this.queued();
   }
 
-  private ok(): void {
+  ok(): void {
     if (this.opts.verbose) this.writeRaw(OK_LINE);
   }
 
-  private sendErr(text: string): void {
+  sendErr(text: string): void {
     this.writeUtf8(`-ERR '${text}'\r\n`);
   }
 
@@ -313,7 +365,7 @@ export class ClientConnection implements ParserSink, Deliverer {
     this.queued();
   }
 
-  private writeUtf8(s: string): void {
+  writeUtf8(s: string): void {
     this.outbound.appendUtf8(s);
     this.queued();
   }
@@ -360,6 +412,7 @@ export class ClientConnection implements ParserSink, Deliverer {
     this.closed = true;
     this.closeReason = reason;
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    this.session?.close();
     for (const sub of this.subs.values()) this.host.router.remove(sub);
     this.subs.clear();
     this.host.onClosed(this, reason);

@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { ClientConnection, type ConnectionHost } from './connection.js';
 import { Router } from './router.js';
+import type { DurableEngine } from '../durable/engine.js';
 
 export interface ServerStats {
   readonly connections: number;
@@ -52,6 +53,7 @@ export class ClientServer implements ConnectionHost {
   constructor(
     readonly options: NodeOptions,
     private readonly log: Logger,
+    readonly durable: DurableEngine | undefined = undefined,
   ) {
     this.tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
   }

@@ -20,6 +20,8 @@ type Event =
   | { kind: 'SUB'; subject: string; queue: string | undefined; sid: string }
   | { kind: 'UNSUB'; sid: string; max: number | undefined }
   | { kind: 'ERR'; message: string }
+  | { kind: 'SEND'; destination: string; options: string[]; payload: string }
+  | { kind: 'DURABLE'; verb: string; args: string[] }
   | { kind: 'PING' | 'PONG' | 'OK' | 'INFO' | 'HELP' };
 
 function normalize(op: ClientOp): Event {
@@ -44,6 +46,15 @@ function normalize(op: ClientOp): Event {
       return { kind: 'UNSUB', sid: op.sid, max: op.max };
     case 'ERR':
       return { kind: 'ERR', message: op.message };
+    case 'SEND':
+      return {
+        kind: 'SEND',
+        destination: op.destination,
+        options: [...op.options],
+        payload: op.payload.toString('hex'),
+      };
+    case 'DURABLE':
+      return { kind: 'DURABLE', verb: op.verb, args: [...op.args] };
     default:
       return { kind: op.kind };
   }

@@ -1,0 +1,929 @@
+/**
+ * The durable engine of one node (protocol/DURABLE.md): destinations,
+ * consumer groups, send with group commit and de-duplication, pull with
+ * waiting, ack/nak/in-progress/term, redelivery on ack timeout, priorities,
+ * TTL, delayed delivery, dead letters, limits, and encryption at rest.
+ *
+ * Memory holds the schedule (which message each group gets next, what is
+ * in flight and until when); LevelDB holds the messages and every state
+ * change, written through the group-commit writer. The engine rebuilds its
+ * memory from the store at open.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { IntegrityError, type KeyRing } from '../crypto/seal.js';
+import { DurableError, DurableErrorCode as C } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isValidPublishSubject } from '../subjects/subject.js';
+import { openMessage, sealMessage, type MessageMeta } from '../store/envelope.js';
+import {
+  dedupKey,
+  destinationKey,
+  groupKey,
+  messageKey,
+  nodeKey,
+  quarantineKey,
+  stateKey,
+  writeU64,
+} from '../store/keys.js';
+import { encodeState, Store } from '../store/store.js';
+import { Heap } from './heap.js';
+import { Destination, Group, type DestinationSettings, type StoredMsg } from './model.js';
+
+export interface EngineOptions {
+  readonly dataDir: string;
+  readonly maxDestinations: number;
+  readonly maxDiskBytes: number;
+  readonly dedupWindowMs: number;
+  /** Settings of destinations created without their own. */
+  readonly defaults: Omit<DestinationSettings, 'deadLetter'>;
+  /** Destinations from the config file, created at open if missing. */
+  readonly destinations: readonly { name: string; settings: Partial<DestinationSettings> }[];
+}
+
+export interface SendRequest {
+  destination: string;
+  id?: string | undefined;
+  priority?: number | undefined;
+  ttlMs?: number | undefined;
+  delayMs?: number | undefined;
+  producer?: string | undefined;
+  headers?: Buffer | undefined;
+  payload: Buffer;
+}
+
+export interface SendResult {
+  destination: string;
+  seq: number;
+  id: string;
+  duplicate: boolean;
+}
+
+export interface PullRequest {
+  destination: string;
+  group: string;
+  max: number;
+  waitMs: number;
+  /** Sets the group's ack timeout (kept for later pulls). */
+  ackTimeoutMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface Delivery {
+  destination: string;
+  handle: string;
+  seq: number;
+  id: string;
+  priority: number;
+  deliveries: number;
+  timestampMs: number;
+  producer: string | undefined;
+  headers: Buffer | undefined;
+  payload: Buffer;
+}
+
+export interface DestinationInfo {
+  name: string;
+  depth: number;
+  bytes: number;
+  lastSeq: number;
+  deadLetter: string | undefined;
+  groups: { name: string; pending: number; inFlight: number; acked: number }[];
+}
+
+export interface EngineStats {
+  stored: number;
+  duplicates: number;
+  delivered: number;
+  redelivered: number;
+  acked: number;
+  expired: number;
+  deadLettered: number;
+  quarantined: number;
+}
+
+type Event =
+  | { dueMs: number; kind: 'deadline'; dest: Destination; group: Group; seq: number; delivery: number }
+  | { dueMs: number; kind: 'nak'; dest: Destination; group: Group; seq: number; delivery: number }
+  | { dueMs: number; kind: 'release'; dest: Destination; seq: number }
+  | { dueMs: number; kind: 'expire'; dest: Destination; seq: number };
+
+const GROUP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const MAX_ID_BYTES = 128;
+/** How often the de-duplication window is pruned. */
+const DEDUP_PRUNE_INTERVAL_MS = 1000;
+/** How often the on-disk size is measured for the disk limit. */
+const DISK_MEASURE_INTERVAL_MS = 1000;
+
+export class DurableEngine {
+  private readonly dests = new Map<string, Destination>();
+  private readonly byId = new Map<number, Destination>();
+  private readonly events = new Heap<Event>((a, b) => a.dueMs < b.dueMs);
+  private timer: NodeJS.Timeout | undefined;
+  private timerDueMs = Infinity;
+  private nextDestId = 1;
+  private nextGroupId = 1;
+  private readonly idPool = { buf: Buffer.alloc(0), pos: 0 };
+  private closed = false;
+  private diskMeasured = 0;
+  private writtenAtMeasure = 0;
+  private readonly housekeeping: NodeJS.Timeout[] = [];
+  readonly stats: EngineStats = {
+    stored: 0,
+    duplicates: 0,
+    delivered: 0,
+    redelivered: 0,
+    acked: 0,
+    expired: 0,
+    deadLettered: 0,
+    quarantined: 0,
+  };
+
+  private constructor(
+    private readonly store: Store,
+    private readonly ring: KeyRing,
+    private readonly opts: EngineOptions,
+    private readonly log: Logger,
+  ) {}
+
+  static async open(opts: EngineOptions, ring: KeyRing, log: Logger): Promise<DurableEngine> {
+    const started = Date.now();
+    const store = await Store.open(path.join(opts.dataDir, 'store'));
+    const engine = new DurableEngine(store, ring, opts, log);
+    store.writer.beforeWrite = (put) => {
+      for (const d of engine.dests.values()) {
+        if (!d.seqDirty) continue;
+        d.seqDirty = false;
+        put(destinationKey(d.name), engine.destinationRecord(d));
+      }
+    };
+    await engine.load();
+    for (const d of opts.destinations) {
+      const existing = engine.dests.get(d.name);
+      if (existing === undefined) engine.createDestination(d.name, d.settings);
+      else existing.settings = { ...existing.settings, ...d.settings };
+    }
+    await store.writer.commit();
+    engine.measureDisk();
+    engine.housekeeping.push(setInterval(() => engine.pruneDedup(), DEDUP_PRUNE_INTERVAL_MS).unref());
+    engine.housekeeping.push(setInterval(() => engine.measureDisk(), DISK_MEASURE_INTERVAL_MS).unref());
+    let messages = 0;
+    for (const d of engine.dests.values()) messages += d.msgs.size;
+    log.info({ destinations: engine.dests.size, messages, ms: Date.now() - started }, 'durable store loaded');
+    return engine;
+  }
+
+  // ---- loading ----------------------------------------------------------
+
+  private async load(): Promise<void> {
+    const snap = await this.store.load();
+    const now = Date.now();
+    this.nextDestId = snap.nextIds.dest ?? 1;
+    this.nextGroupId = snap.nextIds.group ?? 1;
+    this.stats.quarantined = snap.quarantined;
+    for (const d of snap.destinations) {
+      const j = JSON.parse(d.json) as { id: number; settings: DestinationSettings };
+      const dest = new Destination(j.id, d.name, { ...this.settingsFor(d.name), ...j.settings }, 0);
+      this.dests.set(d.name, dest);
+      this.byId.set(dest.id, dest);
+    }
+    const groupsById = new Map<number, Group>();
+    for (const g of snap.groups) {
+      const dest = this.byId.get(g.destId);
+      if (dest === undefined) continue;
+      const j = JSON.parse(g.json) as { id: number; ackTimeoutMs: number; maxDeliveries: number };
+      const group = new Group(j.id, g.name, j.ackTimeoutMs, j.maxDeliveries);
+      dest.groups.set(g.name, group);
+      groupsById.set(group.id, group);
+    }
+    for (const m of snap.messages) {
+      const dest = this.byId.get(m.destId);
+      if (dest === undefined) continue;
+      const msg: StoredMsg = {
+        seq: m.seq,
+        priority: m.priority,
+        size: m.size,
+        expiresAtMs: m.meta.expiresAtMs,
+        notBeforeMs: m.meta.notBeforeMs > now ? m.meta.notBeforeMs : 0,
+      };
+      dest.msgs.set(m.seq, msg);
+      dest.bytes += m.size;
+      if (m.seq > dest.lastSeq) dest.lastSeq = m.seq;
+    }
+    for (const s of snap.states) {
+      const group = groupsById.get(s.groupId);
+      const dest = this.byId.get(s.destId);
+      if (group === undefined || dest === undefined || !dest.msgs.has(s.seq)) continue;
+      if (s.state.deliveries > 0) group.deliveries.set(s.seq, s.state.deliveries);
+      if (s.state.done) group.done.add(s.seq);
+      else if (s.state.deadlineMs > 0) {
+        // In flight when the node stopped: it comes back at its ack deadline (D4.6).
+        group.inflight.set(s.seq, { delivery: s.state.deliveries, deadlineMs: s.state.deadlineMs });
+        this.schedule({
+          dueMs: s.state.deadlineMs,
+          kind: 'deadline',
+          dest,
+          group,
+          seq: s.seq,
+          delivery: s.state.deliveries,
+        });
+      }
+    }
+    for (const dest of this.dests.values()) {
+      // Sequence numbers never go back, even when the newest messages were removed.
+      const j = snap.destinations.find((d) => d.name === dest.name);
+      const lastSeq = (JSON.parse(j!.json) as { lastSeq?: number }).lastSeq ?? 0;
+      if (lastSeq > dest.lastSeq) dest.lastSeq = lastSeq;
+      for (const msg of dest.msgs.values()) {
+        if (msg.expiresAtMs > 0)
+          this.schedule({ dueMs: msg.expiresAtMs, kind: 'expire', dest, seq: msg.seq });
+        if (msg.notBeforeMs > 0) {
+          this.schedule({ dueMs: msg.notBeforeMs, kind: 'release', dest, seq: msg.seq });
+          continue;
+        }
+        for (const g of dest.groups.values()) {
+          if (!g.done.has(msg.seq) && !g.inflight.has(msg.seq)) g.ready.push(msg.priority, msg.seq);
+        }
+      }
+    }
+    for (const e of snap.dedup) {
+      const dest = this.byId.get(e.destId);
+      if (dest === undefined) continue;
+      dest.dedup.set(e.id, { seq: e.seq, storedAtMs: e.storedAtMs });
+      dest.dedupOrder.push({ id: e.id, storedAtMs: e.storedAtMs });
+    }
+    for (const dest of this.dests.values()) dest.dedupOrder.sort((a, b) => a.storedAtMs - b.storedAtMs);
+  }
+
+  // ---- destinations -----------------------------------------------------
+
+  isDestination(name: string): boolean {
+    return this.dests.has(name);
+  }
+
+  private settingsFor(name: string): DestinationSettings {
+    const isDlq = name.endsWith('.DLQ');
+    return {
+      ...this.opts.defaults,
+      maxDeliveries: isDlq ? 0 : this.opts.defaults.maxDeliveries,
+      deadLetter: isDlq ? undefined : `${name}.DLQ`,
+    };
+  }
+
+  /** Creates a destination (D1.2); returns the existing one if it is there. */
+  createDestination(name: string, settings: Partial<DestinationSettings> = {}): Destination {
+    const existing = this.dests.get(name);
+    if (existing !== undefined) return existing;
+    checkDestinationName(name);
+    if (this.dests.size >= this.opts.maxDestinations) {
+      throw new DurableError(
+        C.TooManyDestinations,
+        `maximum destinations reached (${this.opts.maxDestinations})`,
+      );
+    }
+    const id = this.nextDestId++;
+    const dest = new Destination(id, name, { ...this.settingsFor(name), ...settings }, 0);
+    this.dests.set(name, dest);
+    this.byId.set(id, dest);
+    this.persistDestination(dest);
+    this.store.writer.put(nodeKey('dest'), Buffer.from(String(this.nextDestId)));
+    this.log.info({ destination: name, id }, 'destination created');
+    return dest;
+  }
+
+  private persistDestination(dest: Destination): void {
+    this.store.writer.put(destinationKey(dest.name), this.destinationRecord(dest));
+  }
+
+  private destinationRecord(dest: Destination): Buffer {
+    return Buffer.from(JSON.stringify({ id: dest.id, settings: dest.settings, lastSeq: dest.lastSeq }));
+  }
+
+  /** The admin verb's create: like createDestination, and waits for it to be on disk. */
+  async ensureDestination(name: string, settings: Partial<DestinationSettings> = {}): Promise<boolean> {
+    const existed = this.dests.has(name);
+    const dest = this.createDestination(name, settings);
+    if (existed && Object.keys(settings).length > 0) {
+      dest.settings = { ...dest.settings, ...settings };
+      this.persistDestination(dest);
+    }
+    await this.store.writer.commit();
+    return !existed;
+  }
+
+  private group(dest: Destination, name: string, ackTimeoutMs?: number): Group {
+    let g = dest.groups.get(name);
+    if (g === undefined) {
+      if (!GROUP_NAME.test(name)) {
+        throw new DurableError(
+          C.InvalidGroup,
+          `invalid group name "${name.slice(0, 64)}" (letters, digits, _ and -, at most 64)`,
+        );
+      }
+      g = new Group(
+        this.nextGroupId++,
+        name,
+        ackTimeoutMs ?? dest.settings.ackTimeoutMs,
+        dest.settings.maxDeliveries,
+      );
+      dest.groups.set(name, g);
+      this.persistGroup(dest, g);
+      this.store.writer.put(nodeKey('group'), Buffer.from(String(this.nextGroupId)));
+      // A new group sees every message still stored (D2.3), in delivery order.
+      for (const m of dest.msgs.values()) if (m.notBeforeMs === 0) g.ready.push(m.priority, m.seq);
+    } else if (ackTimeoutMs !== undefined && ackTimeoutMs !== g.ackTimeoutMs) {
+      g.ackTimeoutMs = ackTimeoutMs;
+      this.persistGroup(dest, g);
+    }
+    return g;
+  }
+
+  private persistGroup(dest: Destination, g: Group): void {
+    const json = JSON.stringify({ id: g.id, ackTimeoutMs: g.ackTimeoutMs, maxDeliveries: g.maxDeliveries });
+    this.store.writer.put(groupKey(dest.id, g.name), Buffer.from(json));
+  }
+
+  list(): DestinationInfo[] {
+    return [...this.dests.values()]
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+      .map((d) => ({
+        name: d.name,
+        depth: d.msgs.size,
+        bytes: d.bytes,
+        lastSeq: d.lastSeq,
+        deadLetter: d.settings.deadLetter,
+        groups: [...d.groups.values()].map((g) => ({
+          name: g.name,
+          pending: d.msgs.size - g.done.size - g.inflight.size,
+          inFlight: g.inflight.size,
+          acked: g.done.size,
+        })),
+      }));
+  }
+
+  // ---- send -------------------------------------------------------------
+
+  /** Stores a message; resolves once it is synced to disk (D3.1). */
+  async send(req: SendRequest): Promise<SendResult> {
+    if (this.closed) throw new DurableError(C.Closed, 'node is shutting down');
+    const priority = req.priority ?? 5;
+    if (!Number.isInteger(priority) || priority < 1 || priority > 10) {
+      throw new DurableError(C.InvalidOption, `priority must be 1-10, got ${priority}`);
+    }
+    if (
+      req.id !== undefined &&
+      (req.id.length === 0 || Buffer.byteLength(req.id) > MAX_ID_BYTES || /\s/.test(req.id))
+    ) {
+      throw new DurableError(C.InvalidOption, `id must be 1-${MAX_ID_BYTES} bytes without whitespace`);
+    }
+    let dest = this.dests.get(req.destination);
+    if (dest === undefined) {
+      checkDestinationName(req.destination);
+      dest = this.createDestination(req.destination);
+    }
+    const now = Date.now();
+    if (req.id !== undefined) {
+      const seen = dest.dedup.get(req.id);
+      if (seen !== undefined && now - seen.storedAtMs < this.opts.dedupWindowMs) {
+        this.stats.duplicates++;
+        return { destination: dest.name, seq: seen.seq, id: req.id, duplicate: true };
+      }
+      const pending = dest.pendingIds.get(req.id);
+      if (pending !== undefined) {
+        const first = await pending;
+        this.stats.duplicates++;
+        return { destination: dest.name, seq: first.seq, id: req.id, duplicate: true };
+      }
+    }
+    const s = dest.settings;
+    const size = req.payload.length + (req.headers?.length ?? 0);
+    if (s.maxMsgs > 0 && dest.msgs.size >= s.maxMsgs) {
+      throw new DurableError(C.DestinationFull, `destination ${dest.name} is full (max_msgs ${s.maxMsgs})`);
+    }
+    if (s.maxBytes > 0 && dest.bytes + size > s.maxBytes) {
+      throw new DurableError(C.DestinationFull, `destination ${dest.name} is full (max_bytes ${s.maxBytes})`);
+    }
+    if (this.diskBytes() + size > this.opts.maxDiskBytes) {
+      throw new DurableError(
+        C.DiskFull,
+        `node disk limit reached (max_disk_usage ${this.opts.maxDiskBytes} bytes)`,
+      );
+    }
+    const id = req.id ?? this.newId();
+    const ttlMs = req.ttlMs ?? s.defaultTtlMs;
+    const meta: MessageMeta = {
+      id,
+      priority,
+      timestampMs: now,
+      expiresAtMs: ttlMs > 0 ? now + ttlMs : 0,
+      notBeforeMs: req.delayMs !== undefined && req.delayMs > 0 ? now + req.delayMs : 0,
+      producer: req.producer,
+    };
+    const seq = ++dest.lastSeq;
+    const work = this.write(dest, seq, meta, req.headers, req.payload, true);
+    if (req.id !== undefined)
+      dest.pendingIds.set(
+        req.id,
+        work.then(() => ({ seq })),
+      );
+    try {
+      await work;
+    } finally {
+      if (req.id !== undefined) dest.pendingIds.delete(req.id);
+    }
+    return { destination: dest.name, seq, id, duplicate: false };
+  }
+
+  /** Queues a message's records, waits for the sync, then makes it deliverable. */
+  private async write(
+    dest: Destination,
+    seq: number,
+    meta: MessageMeta,
+    headers: Buffer | undefined,
+    payload: Buffer,
+    dedup: boolean,
+  ): Promise<void> {
+    const key = messageKey(dest.id, meta.priority, seq);
+    const value = sealMessage(this.ring, key, meta, headers, payload);
+    const w = this.store.writer;
+    w.put(key, value);
+    if (dedup) {
+      const v = Buffer.allocUnsafe(14);
+      writeU64(v, 0, seq);
+      v.writeUIntBE(meta.timestampMs, 8, 6);
+      w.put(dedupKey(dest.id, meta.id), v);
+    }
+    // The destination record (with lastSeq) is rewritten once per batch, so
+    // sequence numbers never go back after a restart (D3.3).
+    dest.seqDirty = true;
+    try {
+      await w.commit();
+    } catch (err) {
+      this.log.error({ destination: dest.name, err: (err as Error).message }, 'store write failed');
+      throw new DurableError(C.StorageFailure, `message not stored: ${(err as Error).message}`);
+    }
+    const msg: StoredMsg = {
+      seq,
+      priority: meta.priority,
+      size: key.length + value.length,
+      expiresAtMs: meta.expiresAtMs,
+      notBeforeMs: meta.notBeforeMs,
+    };
+    dest.msgs.set(seq, msg);
+    dest.bytes += msg.size;
+    dest.stored++;
+    this.stats.stored++;
+    if (dedup) {
+      dest.dedup.set(meta.id, { seq, storedAtMs: meta.timestampMs });
+      dest.dedupOrder.push({ id: meta.id, storedAtMs: meta.timestampMs });
+    }
+    if (msg.expiresAtMs > 0) this.schedule({ dueMs: msg.expiresAtMs, kind: 'expire', dest, seq });
+    if (msg.notBeforeMs > 0) this.schedule({ dueMs: msg.notBeforeMs, kind: 'release', dest, seq });
+    else this.release(dest, msg);
+  }
+
+  /** Makes a message deliverable to every group and wakes waiting pulls. */
+  private release(dest: Destination, msg: StoredMsg): void {
+    msg.notBeforeMs = 0;
+    for (const g of dest.groups.values()) {
+      g.ready.push(msg.priority, msg.seq);
+      this.serveWaiters(dest, g);
+    }
+  }
+
+  // ---- pull ---------------------------------------------------------------
+
+  /** Up to `max` messages; waits up to `waitMs` when there are none (D4.1). */
+  async pull(req: PullRequest): Promise<Delivery[]> {
+    if (this.closed) throw new DurableError(C.Closed, 'node is shutting down');
+    const dest = this.dests.get(req.destination);
+    if (dest === undefined)
+      throw new DurableError(C.UnknownDestination, `unknown destination ${req.destination}`);
+    const g = this.group(dest, req.group, req.ackTimeoutMs);
+    const max = Math.max(1, Math.min(req.max, 10_000));
+    let seqs = this.take(dest, g, max);
+    if (seqs.length === 0 && req.waitMs > 0) {
+      seqs = await new Promise<number[]>((resolve) => {
+        const waiter = { max, settled: false, resolve: (s: number[]) => finish(s) };
+        const finish = (s: number[]): void => {
+          if (waiter.settled) return;
+          waiter.settled = true;
+          clearTimeout(timer);
+          req.signal?.removeEventListener('abort', onAbort);
+          const i = g.waiters.indexOf(waiter);
+          if (i >= 0) g.waiters.splice(i, 1);
+          resolve(s);
+        };
+        const onAbort = (): void => finish([]);
+        const timer = setTimeout(() => finish([]), req.waitMs);
+        req.signal?.addEventListener('abort', onAbort);
+        g.waiters.push(waiter);
+      });
+    }
+    return this.fetch(dest, g, seqs);
+  }
+
+  /** Marks up to `max` ready messages in flight for `g` and returns their sequences. */
+  private take(dest: Destination, g: Group, max: number): number[] {
+    const out: number[] = [];
+    const now = Date.now();
+    while (out.length < max) {
+      const next = g.ready.pop();
+      if (next === undefined) break;
+      const seq = next.seq;
+      const msg = dest.msgs.get(seq);
+      if (
+        msg === undefined ||
+        msg.leaving === true ||
+        g.done.has(seq) ||
+        g.inflight.has(seq) ||
+        msg.notBeforeMs > 0
+      ) {
+        continue; // stale
+      }
+      if (msg.expiresAtMs > 0 && msg.expiresAtMs <= now) {
+        this.expire(dest, seq); // D5.2: never delivered once expired
+        continue;
+      }
+      const delivery = (g.deliveries.get(seq) ?? 0) + 1;
+      g.deliveries.set(seq, delivery);
+      const deadlineMs = now + g.ackTimeoutMs;
+      g.inflight.set(seq, { delivery, deadlineMs });
+      this.store.writer.put(
+        stateKey(dest.id, g.id, seq),
+        encodeState({ deliveries: delivery, done: false, deadlineMs }),
+      );
+      this.schedule({ dueMs: deadlineMs, kind: 'deadline', dest, group: g, seq, delivery });
+      this.stats.delivered++;
+      if (delivery > 1) this.stats.redelivered++;
+      out.push(seq);
+    }
+    return out;
+  }
+
+  /** Reads, verifies and decrypts the taken messages; sets aside any that fail (D8.3). */
+  private async fetch(dest: Destination, g: Group, seqs: number[]): Promise<Delivery[]> {
+    if (seqs.length === 0) return [];
+    const keys = seqs.map((seq) => messageKey(dest.id, dest.msgs.get(seq)?.priority ?? 5, seq));
+    const values = await this.store.db.getMany(keys);
+    const out: Delivery[] = [];
+    for (let i = 0; i < seqs.length; i++) {
+      const seq = seqs[i]!;
+      const value = values[i];
+      const flight = g.inflight.get(seq);
+      if (value === undefined || flight === undefined) continue; // removed meanwhile
+      try {
+        const m = openMessage(this.ring, keys[i]!, value);
+        out.push({
+          destination: dest.name,
+          handle: `${seq}/${flight.delivery}/${g.name}/${dest.name}`,
+          seq,
+          id: m.meta.id,
+          priority: m.meta.priority,
+          deliveries: flight.delivery,
+          timestampMs: m.meta.timestampMs,
+          producer: m.meta.producer,
+          headers: m.headers,
+          payload: m.payload,
+        });
+      } catch (err) {
+        if (!(err instanceof IntegrityError)) throw err;
+        this.quarantine(dest, seq, keys[i]!, value, err.message);
+      }
+    }
+    return out;
+  }
+
+  private serveWaiters(dest: Destination, g: Group): void {
+    while (g.waiters.length > 0 && g.ready.size > 0) {
+      const w = g.waiters[0]!;
+      const seqs = this.take(dest, g, w.max);
+      if (seqs.length === 0) break;
+      g.waiters.shift();
+      w.resolve(seqs);
+    }
+  }
+
+  // ---- settle -------------------------------------------------------------
+
+  /** D4.2: done with the message for this group. */
+  ack(handle: string): void {
+    const { dest, g, seq } = this.inFlight(handle);
+    g.inflight.delete(seq);
+    this.stats.acked++;
+    this.finish(dest, g, seq);
+  }
+
+  /** D4.3: deliver again, now or after `delayMs`. */
+  nak(handle: string, delayMs = 0): void {
+    const { dest, g, seq, flight } = this.inFlight(handle);
+    if (delayMs > 0) {
+      // Stays in flight (so no one else takes it) until the delay ends.
+      flight.deadlineMs = Date.now() + delayMs;
+      this.schedule({
+        dueMs: flight.deadlineMs,
+        kind: 'nak',
+        dest,
+        group: g,
+        seq,
+        delivery: flight.delivery,
+      });
+    } else {
+      g.inflight.delete(seq);
+      this.requeue(dest, g, seq);
+    }
+  }
+
+  /** D4.4: still working; restart the ack timer. */
+  working(handle: string): void {
+    const { dest, g, seq, flight } = this.inFlight(handle);
+    flight.deadlineMs = Date.now() + g.ackTimeoutMs;
+    this.store.writer.put(
+      stateKey(dest.id, g.id, seq),
+      encodeState({ deliveries: flight.delivery, done: false, deadlineMs: flight.deadlineMs }),
+    );
+    this.schedule({
+      dueMs: flight.deadlineMs,
+      kind: 'deadline',
+      dest,
+      group: g,
+      seq,
+      delivery: flight.delivery,
+    });
+  }
+
+  /** D4.5: give up; the message goes to the dead-letter destination. */
+  term(handle: string): void {
+    const { dest, g, seq } = this.inFlight(handle);
+    g.inflight.delete(seq);
+    this.deadLetter(dest, g, seq, 'term');
+  }
+
+  private inFlight(handle: string): {
+    dest: Destination;
+    g: Group;
+    seq: number;
+    flight: { delivery: number; deadlineMs: number };
+  } {
+    const m = /^(\d+)\/(\d+)\/([A-Za-z0-9_-]+)\/(.+)$/.exec(handle);
+    const dest = m === null ? undefined : this.dests.get(m[4]!);
+    const g = dest?.groups.get(m![3]!);
+    const seq = m === null ? 0 : Number(m[1]);
+    const flight = g?.inflight.get(seq);
+    if (dest === undefined || g === undefined || flight === undefined || flight.delivery !== Number(m![2])) {
+      throw new DurableError(C.UnknownHandle, `unknown or expired handle ${handle.slice(0, 200)}`);
+    }
+    return { dest, g, seq, flight };
+  }
+
+  /** Back to the ready queue, or to the dead letters once max deliveries are used up (D4.6). */
+  private requeue(dest: Destination, g: Group, seq: number): void {
+    const msg = dest.msgs.get(seq);
+    if (msg === undefined) return;
+    const deliveries = g.deliveries.get(seq) ?? 0;
+    if (g.maxDeliveries > 0 && deliveries >= g.maxDeliveries) {
+      this.deadLetter(dest, g, seq, 'max_deliveries');
+      return;
+    }
+    this.store.writer.put(
+      stateKey(dest.id, g.id, seq),
+      encodeState({ deliveries, done: false, deadlineMs: 0 }),
+    );
+    g.ready.push(msg.priority, seq);
+    this.serveWaiters(dest, g);
+  }
+
+  /** The group is done with `seq`: record it, and remove the message once every group is (D2.2). */
+  private finish(dest: Destination, g: Group, seq: number): void {
+    g.inflight.delete(seq);
+    if (!dest.msgs.has(seq)) return;
+    g.done.add(seq);
+    if (dest.doneByAll(seq)) {
+      this.remove(dest, seq);
+    } else {
+      this.store.writer.put(
+        stateKey(dest.id, g.id, seq),
+        encodeState({ deliveries: g.deliveries.get(seq) ?? 0, done: true, deadlineMs: 0 }),
+      );
+    }
+  }
+
+  private remove(dest: Destination, seq: number): void {
+    const msg = dest.msgs.get(seq);
+    if (msg === undefined) return;
+    const w = this.store.writer;
+    w.del(messageKey(dest.id, msg.priority, seq));
+    for (const g of dest.groups.values()) {
+      w.del(stateKey(dest.id, g.id, seq));
+      g.done.delete(seq);
+      g.inflight.delete(seq);
+      g.deliveries.delete(seq);
+    }
+    dest.msgs.delete(seq);
+    dest.bytes -= msg.size;
+  }
+
+  private expire(dest: Destination, seq: number): void {
+    const msg = dest.msgs.get(seq);
+    if (msg === undefined || msg.leaving === true) return;
+    dest.expired++;
+    this.stats.expired++;
+    if (dest.settings.deadLetterExpired && dest.settings.deadLetter !== undefined) {
+      msg.leaving = true;
+      this.deadLetter(dest, null, seq, 'expired');
+    } else {
+      this.remove(dest, seq);
+    }
+  }
+
+  /**
+   * Copies a message to the dead-letter destination, then marks it done for
+   * `g` (or removes it, for expiry) in the same batch as the copy (D6.1).
+   */
+  private deadLetter(dest: Destination, g: Group | null, seq: number, reason: string): void {
+    const msg = dest.msgs.get(seq);
+    const target = dest.settings.deadLetter;
+    if (msg === undefined) return;
+    const done = (): void => {
+      if (g === null) this.remove(dest, seq);
+      else this.finish(dest, g, seq);
+    };
+    if (target === undefined) {
+      done();
+      return;
+    }
+    if (g !== null) g.inflight.set(seq, { delivery: -1, deadlineMs: Infinity }); // held until copied
+    const key = messageKey(dest.id, msg.priority, seq);
+    void (async () => {
+      try {
+        const value = await this.store.db.get(key);
+        if (value === undefined) return done();
+        const m = openMessage(this.ring, key, value);
+        const dlq = this.createDestination(target);
+        const dseq = ++dlq.lastSeq;
+        const meta: MessageMeta = {
+          ...m.meta,
+          expiresAtMs: 0,
+          notBeforeMs: 0,
+          producer: `${dest.name}/${g?.name ?? '*'}/${reason}`.slice(0, 255),
+        };
+        const written = this.write(dlq, dseq, meta, m.headers, m.payload, false);
+        done();
+        await written;
+        dest.deadLettered++;
+        this.stats.deadLettered++;
+        this.log.info(
+          { destination: dest.name, group: g?.name, seq, reason, deadLetter: target },
+          'message dead-lettered',
+        );
+      } catch (err) {
+        if (err instanceof IntegrityError) {
+          const value = await this.store.db.get(key);
+          if (value !== undefined) this.quarantine(dest, seq, key, value, err.message);
+          return;
+        }
+        this.log.error({ destination: dest.name, seq, err: (err as Error).message }, 'dead-lettering failed');
+        done();
+      }
+    })();
+  }
+
+  /** D8.3: a record that fails its integrity check is moved aside, counted and logged, never delivered. */
+  private quarantine(dest: Destination, seq: number, key: Buffer, value: Buffer, why: string): void {
+    this.stats.quarantined++;
+    this.log.error(
+      { destination: dest.name, seq, why },
+      'stored message failed its integrity check; set aside',
+    );
+    this.store.writer.put(quarantineKey(key), value);
+    this.remove(dest, seq);
+  }
+
+  // ---- timers -------------------------------------------------------------
+
+  private schedule(e: Event): void {
+    this.events.push(e);
+    if (e.dueMs < this.timerDueMs) this.arm();
+  }
+
+  private arm(): void {
+    if (this.closed) return;
+    const next = this.events.peek();
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (next === undefined) {
+      this.timer = undefined;
+      this.timerDueMs = Infinity;
+      return;
+    }
+    this.timerDueMs = next.dueMs;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, next.dueMs - Date.now()));
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.timerDueMs = Infinity;
+    const now = Date.now();
+    for (let e = this.events.peek(); e !== undefined && e.dueMs <= now; e = this.events.peek()) {
+      this.events.pop();
+      this.handle(e, now);
+    }
+    this.arm();
+  }
+
+  private handle(e: Event, now: number): void {
+    const dest = e.dest;
+    switch (e.kind) {
+      case 'deadline':
+      case 'nak': {
+        const f = e.group.inflight.get(e.seq);
+        // Stale if settled, redelivered, or the deadline moved (in-progress).
+        if (f === undefined || f.delivery !== e.delivery || f.deadlineMs > now) return;
+        e.group.inflight.delete(e.seq);
+        this.requeue(dest, e.group, e.seq);
+        return;
+      }
+      case 'release': {
+        const msg = dest.msgs.get(e.seq);
+        if (msg !== undefined && msg.notBeforeMs > 0) this.release(dest, msg);
+        return;
+      }
+      case 'expire':
+        if (dest.msgs.has(e.seq)) this.expire(dest, e.seq);
+        return;
+    }
+  }
+
+  // ---- housekeeping -------------------------------------------------------
+
+  private pruneDedup(): void {
+    const cutoff = Date.now() - this.opts.dedupWindowMs;
+    for (const dest of this.dests.values()) {
+      const order = dest.dedupOrder;
+      let i = dest.dedupHead;
+      for (; i < order.length && order[i]!.storedAtMs < cutoff; i++) {
+        const { id, storedAtMs } = order[i]!;
+        const cur = dest.dedup.get(id);
+        if (cur !== undefined && cur.storedAtMs === storedAtMs) {
+          dest.dedup.delete(id);
+          this.store.writer.del(dedupKey(dest.id, id));
+        }
+      }
+      if (i > 1024 && i > order.length / 2) {
+        order.splice(0, i);
+        dest.dedupHead = 0;
+      } else {
+        dest.dedupHead = i;
+      }
+    }
+  }
+
+  private measureDisk(): void {
+    this.diskMeasured = this.store.diskBytes();
+    this.writtenAtMeasure = this.store.writer.bytesWritten;
+  }
+
+  /** On-disk bytes now: the last measurement plus what was written since (D8.4). */
+  diskBytes(): number {
+    return this.diskMeasured + (this.store.writer.bytesWritten - this.writtenAtMeasure);
+  }
+
+  private newId(): string {
+    const p = this.idPool;
+    if (p.pos + 16 > p.buf.length) {
+      p.buf = randomBytes(16 * 1024);
+      p.pos = 0;
+    }
+    const id = p.buf.toString('hex', p.pos, p.pos + 16);
+    p.pos += 16;
+    return id;
+  }
+
+  /** Stops timers, finishes queued writes and closes the store. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    for (const t of this.housekeeping) clearInterval(t);
+    for (const dest of this.dests.values()) {
+      this.persistDestination(dest);
+      for (const g of dest.groups.values()) for (const w of [...g.waiters]) w.resolve([]);
+    }
+    await this.store.close();
+  }
+
+  /** For tests: the store underneath. */
+  get db(): Store['db'] {
+    return this.store.db;
+  }
+}
+
+/** D1.1: a destination name is a valid subject without wildcards. */
+export function checkDestinationName(name: string): void {
+  if (!isValidPublishSubject(name) || /\s/.test(name) || Buffer.byteLength(name) > 255) {
+    throw new DurableError(
+      C.InvalidDestination,
+      `invalid destination name "${name.slice(0, 64)}" (a subject without wildcards)`,
+    );
+  }
+}

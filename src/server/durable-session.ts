@@ -1,0 +1,382 @@
+/**
+ * One connection's durable verbs (protocol/DURABLE.md sections 3-5): SEND
+ * with confirmations in send order, PULL with its DMSG frames, the settle
+ * verbs, CREATE and DESTS; and the stock-client path, where a PUB to an
+ * existing destination is stored and answered like a JetStream publish.
+ */
+import { MAX_PULL_BATCH, MAX_PULL_WAIT_MS } from '../config/defaults.js';
+import { parseDurationMs } from '../config/units.js';
+import { DurableError, DurableErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import { usage, type DurableVerb } from '../protocol/ops.js';
+import type { Delivery, DurableEngine, SendRequest, SendResult } from '../durable/engine.js';
+import type { DestinationSettings } from '../durable/model.js';
+
+/** What the session needs from its connection. */
+export interface SessionConnection {
+  readonly closed: boolean;
+  readonly log: Logger;
+  /** The client's CONNECT name, used as producer id. */
+  readonly clientName: string | undefined;
+  writeLatin1(s: string): void;
+  writeUtf8(s: string): void;
+  writeBytes(b: Buffer): void;
+  sendErr(text: string): void;
+  ok(): void;
+  /** Stop and restart reading from the socket (send backpressure, D3.6). */
+  pauseInput(): void;
+  resumeInput(): void;
+  /** Delivers a core message (the JSON publish ack) to a reply subject. */
+  publishCore(subject: string, payload: Buffer): void;
+}
+
+/** Sends a connection may have waiting for their sync before it stops reading (D3.6). */
+const MAX_PENDING_SENDS = 1024;
+/** Pulls a connection may have waiting at once (D4.7). */
+const MAX_WAITING_PULLS = 64;
+
+interface Slot {
+  text: string | undefined;
+}
+
+export class DurableSession {
+  private readonly replies: Slot[] = [];
+  private pendingSends = 0;
+  private paused = false;
+  private waitingPulls = 0;
+  private readonly abort = new AbortController();
+  /** Settles when every SEND so far has (D3.5: later PULL, CREATE and DESTS see them). */
+  private sendsSettled: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly conn: SessionConnection,
+    private readonly engine: DurableEngine,
+    private readonly defaultBatch: number,
+  ) {}
+
+  isDestination(subject: string): boolean {
+    return this.engine.isDestination(subject);
+  }
+
+  /** D3.1: SEND; the answer (+STORED or -ERR) is written in send order. */
+  send(destination: string, options: readonly string[], payload: Buffer): void {
+    const slot: Slot = { text: undefined };
+    this.replies.push(slot);
+    let req: SendRequest;
+    try {
+      req = { destination, payload, producer: this.conn.clientName, ...parseSendOptions(options) };
+    } catch (err) {
+      slot.text = errLine(err);
+      this.flushReplies();
+      return;
+    }
+    this.track(this.engine.send(req)).then(
+      (r) => {
+        slot.text = `+STORED ${r.destination} ${r.seq} ${r.id}${r.duplicate ? ' duplicate' : ''}\r\n`;
+        this.flushReplies();
+      },
+      (err: unknown) => {
+        slot.text = errLine(err);
+        this.flushReplies();
+      },
+    );
+  }
+
+  /**
+   * D3.7: a core PUB to an existing destination is stored; a reply subject
+   * gets a JetStream-shaped JSON ack. Returns true when the subject is a
+   * destination (so no-responders does not apply).
+   */
+  storeFromPub(
+    subject: string,
+    reply: string | undefined,
+    headers: Buffer | undefined,
+    payload: Buffer,
+  ): boolean {
+    if (!this.engine.isDestination(subject)) return false;
+    const id = headers === undefined ? undefined : msgIdHeader(headers);
+    const req: SendRequest = { destination: subject, id, headers, payload, producer: this.conn.clientName };
+    this.track(this.engine.send(req)).then(
+      (r) => {
+        if (reply !== undefined) this.conn.publishCore(reply, Buffer.from(pubAck(r)));
+      },
+      (err: unknown) => {
+        this.conn.log.warn(
+          { destination: subject, err: (err as Error).message },
+          'PUB to destination not stored',
+        );
+        if (reply !== undefined) {
+          const code =
+            err instanceof DurableError && err.code !== DurableErrorCode.StorageFailure ? 400 : 503;
+          const json = JSON.stringify({ error: { code, description: (err as Error).message } });
+          this.conn.publishCore(reply, Buffer.from(json));
+        }
+      },
+    );
+    return true;
+  }
+
+  /** The payload-less durable verbs. */
+  verb(verb: DurableVerb, args: readonly string[]): void {
+    if (this.pendingSends > 0 && (verb === 'PULL' || verb === 'CREATE' || verb === 'DESTS')) {
+      void this.sendsSettled.then(() => {
+        if (!this.conn.closed) this.verbNow(verb, args);
+      });
+      return;
+    }
+    this.verbNow(verb, args);
+  }
+
+  private verbNow(verb: DurableVerb, args: readonly string[]): void {
+    try {
+      switch (verb) {
+        case 'PULL':
+          return this.pull(args);
+        case 'ACK':
+          this.engine.ack(handleArg(verb, args, 1));
+          return this.conn.ok();
+        case 'NAK': {
+          const handle = handleArg(verb, args, 2);
+          const delay = args.length > 1 ? duration(args[1]!, 'delay') : 0;
+          this.engine.nak(handle, delay);
+          return this.conn.ok();
+        }
+        case 'WIP':
+          this.engine.working(handleArg(verb, args, 1));
+          return this.conn.ok();
+        case 'TERM':
+          this.engine.term(handleArg(verb, args, 1));
+          return this.conn.ok();
+        case 'CREATE':
+          return this.create(args);
+        case 'DESTS':
+          return this.dests();
+      }
+    } catch (err) {
+      this.conn.writeUtf8(errLine(err));
+    }
+  }
+
+  private pull(args: readonly string[]): void {
+    const positional = args.filter((a) => !a.includes('='));
+    const named = parseNamed(
+      args.filter((a) => a.includes('=')),
+      { ack_timeout: 'duration' },
+      'PULL',
+    );
+    if (positional.length < 2 || positional.length > 4) throw usageError('PULL');
+    const [destination, group, batchArg, waitArg] = positional as [string, string, string?, string?];
+    const batch = batchArg === undefined ? this.defaultBatch : Number(batchArg);
+    if (!Number.isInteger(batch) || batch < 1 || batch > MAX_PULL_BATCH) {
+      throw new DurableError(DurableErrorCode.InvalidOption, `PULL batch must be 1-${MAX_PULL_BATCH}`);
+    }
+    const waitMs = waitArg === undefined ? 0 : duration(waitArg, 'wait');
+    if (waitMs > MAX_PULL_WAIT_MS) {
+      throw new DurableError(
+        DurableErrorCode.InvalidOption,
+        `PULL wait must be at most ${MAX_PULL_WAIT_MS} ms`,
+      );
+    }
+    if (this.waitingPulls >= MAX_WAITING_PULLS) {
+      throw new DurableError(
+        DurableErrorCode.InvalidOption,
+        `too many PULLs waiting on this connection (max ${MAX_WAITING_PULLS})`,
+      );
+    }
+    this.waitingPulls++;
+    const req = {
+      destination,
+      group,
+      max: batch,
+      waitMs,
+      ackTimeoutMs: named.ack_timeout as number | undefined,
+      signal: this.abort.signal,
+    };
+    this.engine.pull(req).then(
+      (msgs) => {
+        this.waitingPulls--;
+        this.writeDeliveries(destination, msgs);
+      },
+      (err: unknown) => {
+        this.waitingPulls--;
+        if (!this.conn.closed) this.conn.writeUtf8(errLine(err));
+      },
+    );
+  }
+
+  /** D4.1: one DMSG per message, then +PULLED with the count. */
+  private writeDeliveries(destination: string, msgs: Delivery[]): void {
+    if (this.conn.closed) return; // they come back at their ack deadline (D4.6)
+    for (const m of msgs) {
+      const h = m.headers?.length ?? 0;
+      this.conn.writeLatin1(
+        `DMSG ${m.destination} ${m.handle} ${m.id} ${m.priority} ${m.deliveries} ${m.timestampMs} ${h} ${h + m.payload.length}\r\n`,
+      );
+      if (h > 0) this.conn.writeBytes(m.headers!);
+      this.conn.writeBytes(m.payload);
+      this.conn.writeLatin1('\r\n');
+    }
+    this.conn.writeLatin1(`+PULLED ${destination} ${msgs.length}\r\n`);
+  }
+
+  private create(args: readonly string[]): void {
+    const [name, ...rest] = args;
+    if (name === undefined || name.includes('=')) throw usageError('CREATE');
+    const named = parseNamed(
+      rest,
+      {
+        ttl: 'duration',
+        max_msgs: 'count',
+        max_bytes: 'count',
+        max_deliveries: 'count',
+        ack_timeout: 'duration',
+        dead_letter_expired: 'bool',
+      },
+      'CREATE',
+    );
+    const settings: Partial<DestinationSettings> = {};
+    const s = settings as Record<string, unknown>;
+    if (named.ttl !== undefined) s.defaultTtlMs = named.ttl;
+    if (named.max_msgs !== undefined) s.maxMsgs = named.max_msgs;
+    if (named.max_bytes !== undefined) s.maxBytes = named.max_bytes;
+    if (named.max_deliveries !== undefined) s.maxDeliveries = named.max_deliveries;
+    if (named.ack_timeout !== undefined) s.ackTimeoutMs = named.ack_timeout;
+    if (named.dead_letter_expired !== undefined) s.deadLetterExpired = named.dead_letter_expired;
+    this.engine.ensureDestination(name, settings).then(
+      (created) => {
+        if (!this.conn.closed) this.conn.writeLatin1(`+${created ? 'CREATED' : 'EXISTS'} ${name}\r\n`);
+      },
+      (err: unknown) => {
+        if (!this.conn.closed) this.conn.writeUtf8(errLine(err));
+      },
+    );
+  }
+
+  /** D7.2: one DEST line per destination, then +DESTS with the count. */
+  private dests(): void {
+    const list = this.engine.list();
+    for (const d of list) {
+      const groups = d.groups.map((g) => `${g.name}:${g.pending}/${g.inFlight}/${g.acked}`).join(',');
+      this.conn.writeLatin1(
+        `DEST ${d.name} depth=${d.depth} bytes=${d.bytes} last_seq=${d.lastSeq} groups=${groups === '' ? '-' : groups}\r\n`,
+      );
+    }
+    this.conn.writeLatin1(`+DESTS ${list.length}\r\n`);
+  }
+
+  /** Counts a send until it settles, pausing input past the limit. */
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.sendsSettled = Promise.allSettled([this.sendsSettled, p]);
+    this.pendingSends++;
+    if (this.pendingSends >= MAX_PENDING_SENDS && !this.paused) {
+      this.paused = true;
+      this.conn.pauseInput();
+    }
+    const settle = (): void => {
+      this.pendingSends--;
+      if (this.paused && this.pendingSends <= MAX_PENDING_SENDS / 2) {
+        this.paused = false;
+        this.conn.resumeInput();
+      }
+    };
+    p.then(settle, settle);
+    return p;
+  }
+
+  private flushReplies(): void {
+    while (this.replies.length > 0 && this.replies[0]!.text !== undefined) {
+      const text = this.replies.shift()!.text!;
+      if (!this.conn.closed) this.conn.writeUtf8(text);
+    }
+  }
+
+  /** The connection closed: waiting pulls end (their taken messages come back at the ack deadline). */
+  close(): void {
+    this.abort.abort();
+  }
+}
+
+function parseSendOptions(options: readonly string[]): Partial<SendRequest> {
+  const named = parseNamed(
+    options,
+    { id: 'string', priority: 'count', ttl: 'duration', delay: 'duration' },
+    'SEND',
+  );
+  return {
+    id: named.id as string | undefined,
+    priority: named.priority as number | undefined,
+    ttlMs: named.ttl as number | undefined,
+    delayMs: named.delay as number | undefined,
+  };
+}
+
+type Kind = 'string' | 'count' | 'duration' | 'bool';
+
+function parseNamed(
+  args: readonly string[],
+  known: Record<string, Kind>,
+  verb: keyof typeof usage,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const a of args) {
+    const eq = a.indexOf('=');
+    const k = eq < 0 ? a : a.slice(0, eq).toLowerCase();
+    const v = eq < 0 ? '' : a.slice(eq + 1);
+    const kind = known[k];
+    if (eq < 0 || kind === undefined) {
+      throw new DurableError(
+        DurableErrorCode.InvalidOption,
+        `unknown ${verb} option "${a.slice(0, 40)}", expected: ${usage[verb]}`,
+      );
+    }
+    if (kind === 'string') out[k] = v;
+    else if (kind === 'count') {
+      if (!/^\d{1,15}$/.test(v))
+        throw new DurableError(DurableErrorCode.InvalidOption, `${k} must be a whole number`);
+      out[k] = Number(v);
+    } else if (kind === 'bool') {
+      if (v !== 'true' && v !== 'false')
+        throw new DurableError(DurableErrorCode.InvalidOption, `${k} must be true or false`);
+      out[k] = v === 'true';
+    } else out[k] = duration(v, k);
+  }
+  return out;
+}
+
+function duration(v: string, what: string): number {
+  const n = parseDurationMs(v);
+  if (typeof n === 'string') throw new DurableError(DurableErrorCode.InvalidOption, `${what}: ${n}`);
+  return n;
+}
+
+function handleArg(verb: DurableVerb, args: readonly string[], max: number): string {
+  if (args.length < 1 || args.length > max) throw usageError(verb);
+  return args[0]!;
+}
+
+function usageError(verb: DurableVerb | 'SEND'): DurableError {
+  return new DurableError(
+    DurableErrorCode.InvalidOption,
+    `Invalid ${verb} arguments, expected: ${usage[verb]}`,
+  );
+}
+
+function errLine(err: unknown): string {
+  if (err instanceof DurableError) return `-ERR '${err.message}'\r\n`;
+  return `-ERR 'internal error'\r\n`;
+}
+
+/** The JetStream-shaped publish ack (D3.7). */
+function pubAck(r: SendResult): string {
+  return JSON.stringify(
+    r.duplicate
+      ? { stream: r.destination, seq: r.seq, duplicate: true }
+      : { stream: r.destination, seq: r.seq },
+  );
+}
+
+/** The value of a `Nats-Msg-Id` header, if any (header names are case-insensitive). */
+export function msgIdHeader(headers: Buffer): string | undefined {
+  const m = /\r\nNats-Msg-Id:[ \t]*([^\r\n]*?)[ \t]*\r\n/i.exec(headers.toString('latin1'));
+  return m === null || m[1] === '' ? undefined : Buffer.from(m[1]!, 'latin1').toString('utf8');
+}
