@@ -90,6 +90,71 @@ for (const [title, sources, key, reason] of refusals) {
   });
 }
 
+test('security.master_key: base64 of 32 bytes; a bad one is refused without echoing it', (t) => {
+  const key = Buffer.alloc(32, 7).toString('base64');
+  t.deepEqual(
+    resolveOptions({ yamlText: `security:\n  master_key: ${key}\n` }).masterKey,
+    Buffer.alloc(32, 7),
+  );
+  t.deepEqual(resolveOptions({ env: { SWARMMQ_MASTER_KEY: key } }).masterKey, Buffer.alloc(32, 7));
+  const short = Buffer.alloc(16, 1).toString('base64');
+  const err = t.throws(() => resolveOptions({ yamlText: `security:\n  master_key: ${short}\n` }), {
+    instanceOf: ConfigError,
+  });
+  t.is(err?.key, 'security.master_key');
+  t.false(err?.message.includes(short));
+  const notB64 = t.throws(() => resolveOptions({ env: { SWARMMQ_MASTER_KEY: 'not base64 at all!' } }), {
+    instanceOf: ConfigError,
+  });
+  t.false(notB64?.message.includes('not base64 at all'));
+});
+
+test('destinations: names or mappings with settings', (t) => {
+  const o = resolveOptions({
+    yamlText: [
+      'destinations:',
+      '  - orders',
+      '  - name: audit.log',
+      '    ttl: 1h',
+      '    max_msgs: 1000',
+      '    max_bytes: 10MB',
+      '    dead_letter_expired: true',
+      '    max_deliveries: 3',
+      '    ack_timeout: 30s',
+      '',
+    ].join('\n'),
+  });
+  t.deepEqual(o.destinations, [
+    { name: 'orders', settings: {} },
+    {
+      name: 'audit.log',
+      settings: {
+        defaultTtlMs: 3_600_000,
+        maxMsgs: 1000,
+        maxBytes: 10 * 1024 * 1024,
+        deadLetterExpired: true,
+        maxDeliveries: 3,
+        ackTimeoutMs: 30_000,
+      },
+    },
+  ]);
+});
+
+const destinationRefusals: [string, string, string][] = [
+  ['not a list', 'destinations: orders\n', 'destinations'],
+  ['wildcard name', 'destinations:\n  - orders.*\n', 'destinations[0].name'],
+  ['empty token', 'destinations:\n  - a..b\n', 'destinations[0].name'],
+  ['unknown key', 'destinations:\n  - name: a\n    colour: red\n', 'destinations[0].colour'],
+  ['bad ttl', 'destinations:\n  - name: a\n    ttl: soon\n', 'destinations[0].ttl'],
+  ['listed twice', 'destinations:\n  - a\n  - name: a\n', 'destinations[1].name'],
+];
+for (const [title, yamlText, key] of destinationRefusals) {
+  test(`destinations refused, naming the key: ${title}`, (t) => {
+    const err = t.throws(() => resolveOptions({ yamlText }), { instanceOf: ConfigError });
+    t.is(err?.key, key);
+  });
+}
+
 const configFiles = readdirSync(configsDir).filter((f) => f.endsWith('.yaml'));
 
 test('configs/ holds examples', (t) => {
@@ -100,7 +165,14 @@ for (const file of configFiles) {
   test(`configs/${file} loads and a node runs with it`, async (t) => {
     const options = resolveOptions({ configFile: path.join(configsDir, file) });
     // Port and data dir are moved aside so examples can run side by side here.
-    const { port } = await startTestNode(t, { ...options, port: 0, name: undefined, logLevel: 'silent' });
+    const { port, node } = await startTestNode(t, {
+      ...options,
+      port: 0,
+      name: undefined,
+      logLevel: 'silent',
+      dataDir: undefined,
+    });
+    for (const d of options.destinations) t.true(node.durable.isDestination(d.name), d.name);
     const [c, info] = await RawClient.open(t, port, { verbose: false });
     t.is(info.max_payload, options.maxPayloadBytes);
     t.is(await c.flushed(), '');

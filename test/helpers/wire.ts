@@ -26,7 +26,9 @@ export async function startTestNode(
   overrides: Partial<NodeOptions> = {},
 ): Promise<TestNode> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'swarmmq-test-'));
-  const options = resolveOptions({ overrides: { host: '127.0.0.1', port: 0, dataDir, ...overrides } });
+  const options = resolveOptions({
+    overrides: { host: '127.0.0.1', port: 0, ...overrides, dataDir: overrides.dataDir ?? dataDir },
+  });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
