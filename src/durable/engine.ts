@@ -15,7 +15,7 @@ import { IntegrityError, type KeyRing } from '../crypto/seal.js';
 import { DurableError, DurableErrorCode as C } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isValidPublishSubject } from '../subjects/subject.js';
-import { openMessage, sealMessage, type MessageMeta } from '../store/envelope.js';
+import { openMessage, sealedSize, sealMessage, type MessageMeta } from '../store/envelope.js';
 import {
   dedupKey,
   destinationKey,
@@ -28,7 +28,7 @@ import {
 } from '../store/keys.js';
 import { encodeState, Store } from '../store/store.js';
 import { Heap } from './heap.js';
-import { Destination, Group, type DestinationSettings, type StoredMsg } from './model.js';
+import { Destination, Group, type DestinationSettings, type StoredMsg, type Taken } from './model.js';
 
 export interface EngineOptions {
   readonly dataDir: string;
@@ -110,6 +110,8 @@ type Event =
 
 const GROUP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_ID_BYTES = 128;
+/** A message key: prefix, destination id (4), inverted priority (1), seq (8) (STORAGE.md 2.3). */
+const MESSAGE_KEY_BYTES = 14;
 /** How often the de-duplication window is pruned. */
 const DEDUP_PRUNE_INTERVAL_MS = 1000;
 /** How often the on-disk size is measured for the disk limit. */
@@ -159,8 +161,10 @@ export class DurableEngine {
     };
     await engine.load();
     for (const d of opts.destinations) {
-      const existing = engine.dests.get(d.name);
-      if (existing === undefined) engine.createDestination(d.name, d.settings);
+      // Config names are text; names from the wire are byte strings (latin1): use the wire form.
+      const name = Buffer.from(d.name, 'utf8').toString('latin1');
+      const existing = engine.dests.get(name);
+      if (existing === undefined) engine.createDestination(name, d.settings);
       else existing.settings = { ...existing.settings, ...d.settings };
     }
     await store.writer.commit();
@@ -270,12 +274,21 @@ export class DurableEngine {
     };
   }
 
-  /** Creates a destination (D1.2); returns the existing one if it is there. */
-  createDestination(name: string, settings: Partial<DestinationSettings> = {}): Destination {
+  /**
+   * Creates a destination (D1.2); returns the existing one if it is there.
+   * `forDeadLetters`: made to hold a dead-lettered message, which must not be
+   * lost (D1.3, D3.8), so limits.max_destinations (a limit on sends, D8.4)
+   * does not apply.
+   */
+  createDestination(
+    name: string,
+    settings: Partial<DestinationSettings> = {},
+    forDeadLetters = false,
+  ): Destination {
     const existing = this.dests.get(name);
     if (existing !== undefined) return existing;
     checkDestinationName(name);
-    if (this.dests.size >= this.opts.maxDestinations) {
+    if (!forDeadLetters && this.dests.size >= this.opts.maxDestinations) {
       throw new DurableError(
         C.TooManyDestinations,
         `maximum destinations reached (${this.opts.maxDestinations})`,
@@ -396,19 +409,6 @@ export class DurableEngine {
       }
     }
     const s = dest.settings;
-    const size = req.payload.length + (req.headers?.length ?? 0);
-    if (s.maxMsgs > 0 && dest.msgs.size >= s.maxMsgs) {
-      throw new DurableError(C.DestinationFull, `destination ${dest.name} is full (max_msgs ${s.maxMsgs})`);
-    }
-    if (s.maxBytes > 0 && dest.bytes + size > s.maxBytes) {
-      throw new DurableError(C.DestinationFull, `destination ${dest.name} is full (max_bytes ${s.maxBytes})`);
-    }
-    if (this.diskBytes() + size > this.opts.maxDiskBytes) {
-      throw new DurableError(
-        C.DiskFull,
-        `node disk limit reached (max_disk_usage ${this.opts.maxDiskBytes} bytes)`,
-      );
-    }
     const id = req.id ?? this.newId();
     const ttlMs = req.ttlMs ?? s.defaultTtlMs;
     const meta: MessageMeta = {
@@ -419,16 +419,37 @@ export class DurableEngine {
       notBeforeMs: req.delayMs !== undefined && req.delayMs > 0 ? now + req.delayMs : 0,
       producer: req.producer,
     };
-    const seq = ++dest.lastSeq;
-    const work = this.write(dest, seq, meta, req.headers, req.payload, true);
-    if (req.id !== undefined)
-      dest.pendingIds.set(
-        req.id,
-        work.then(() => ({ seq })),
+    // The bytes the record will take (key + value, as DESTS counts them). Sends
+    // still being written count too, or one batch could pass every limit (D8.4).
+    const size = MESSAGE_KEY_BYTES + sealedSize(meta, req.headers, req.payload.length);
+    if (s.maxMsgs > 0 && dest.msgs.size + dest.pendingMsgs >= s.maxMsgs) {
+      throw new DurableError(C.DestinationFull, `destination ${dest.name} is full (max_msgs ${s.maxMsgs})`);
+    }
+    if (s.maxBytes > 0 && dest.bytes + dest.pendingBytes + size > s.maxBytes) {
+      throw new DurableError(C.DestinationFull, `destination ${dest.name} is full (max_bytes ${s.maxBytes})`);
+    }
+    if (this.diskBytes() + size > this.opts.maxDiskBytes) {
+      throw new DurableError(
+        C.DiskFull,
+        `node disk limit reached (max_disk_usage ${this.opts.maxDiskBytes} bytes)`,
       );
+    }
+    const seq = ++dest.lastSeq;
+    dest.pendingMsgs++;
+    dest.pendingBytes += size;
+    // Only ids the producer chose can come back in a retry: assigned ones need no dedup record.
+    const work = this.write(dest, seq, meta, req.headers, req.payload, req.id !== undefined);
+    if (req.id !== undefined) {
+      const pending = work.then(() => ({ seq }));
+      // Awaited only by a duplicate sent meanwhile: a failed write must not be an unhandled rejection.
+      pending.catch(() => undefined);
+      dest.pendingIds.set(req.id, pending);
+    }
     try {
       await work;
     } finally {
+      dest.pendingMsgs--;
+      dest.pendingBytes -= size;
       if (req.id !== undefined) dest.pendingIds.delete(req.id);
     }
     return { destination: dest.name, seq, id, duplicate: false };
@@ -501,11 +522,11 @@ export class DurableEngine {
       throw new DurableError(C.UnknownDestination, `unknown destination ${req.destination}`);
     const g = this.group(dest, req.group, req.ackTimeoutMs);
     const max = Math.max(1, Math.min(req.max, 10_000));
-    let seqs = this.take(dest, g, max);
-    if (seqs.length === 0 && req.waitMs > 0) {
-      seqs = await new Promise<number[]>((resolve) => {
-        const waiter = { max, settled: false, resolve: (s: number[]) => finish(s) };
-        const finish = (s: number[]): void => {
+    let taken = this.take(dest, g, max);
+    if (taken.length === 0 && req.waitMs > 0) {
+      taken = await new Promise<Taken[]>((resolve) => {
+        const waiter = { max, settled: false, resolve: (s: Taken[]) => finish(s) };
+        const finish = (s: Taken[]): void => {
           if (waiter.settled) return;
           waiter.settled = true;
           clearTimeout(timer);
@@ -520,12 +541,12 @@ export class DurableEngine {
         g.waiters.push(waiter);
       });
     }
-    return this.fetch(dest, g, seqs);
+    return this.fetch(dest, g, taken);
   }
 
-  /** Marks up to `max` ready messages in flight for `g` and returns their sequences. */
-  private take(dest: Destination, g: Group, max: number): number[] {
-    const out: number[] = [];
+  /** Marks up to `max` ready messages in flight for `g` and returns them with their delivery numbers. */
+  private take(dest: Destination, g: Group, max: number): Taken[] {
+    const out: Taken[] = [];
     const now = Date.now();
     while (out.length < max) {
       const next = g.ready.pop();
@@ -556,22 +577,24 @@ export class DurableEngine {
       this.schedule({ dueMs: deadlineMs, kind: 'deadline', dest, group: g, seq, delivery });
       this.stats.delivered++;
       if (delivery > 1) this.stats.redelivered++;
-      out.push(seq);
+      out.push({ seq, delivery });
     }
     return out;
   }
 
   /** Reads, verifies and decrypts the taken messages; sets aside any that fail (D8.3). */
-  private async fetch(dest: Destination, g: Group, seqs: number[]): Promise<Delivery[]> {
-    if (seqs.length === 0) return [];
-    const keys = seqs.map((seq) => messageKey(dest.id, dest.msgs.get(seq)?.priority ?? 5, seq));
+  private async fetch(dest: Destination, g: Group, taken: Taken[]): Promise<Delivery[]> {
+    if (taken.length === 0) return [];
+    const keys = taken.map(({ seq }) => messageKey(dest.id, dest.msgs.get(seq)?.priority ?? 5, seq));
     const values = await this.store.db.getMany(keys);
     const out: Delivery[] = [];
-    for (let i = 0; i < seqs.length; i++) {
-      const seq = seqs[i]!;
+    for (let i = 0; i < taken.length; i++) {
+      const { seq, delivery } = taken[i]!;
       const value = values[i];
       const flight = g.inflight.get(seq);
-      if (value === undefined || flight === undefined) continue; // removed meanwhile
+      // Removed, settled, or no longer this delivery while it was read (its ack
+      // deadline passed and it was redelivered or dead-lettered): not ours to hand out.
+      if (value === undefined || flight === undefined || flight.delivery !== delivery) continue;
       try {
         const m = openMessage(this.ring, keys[i]!, value);
         out.push({
@@ -597,10 +620,10 @@ export class DurableEngine {
   private serveWaiters(dest: Destination, g: Group): void {
     while (g.waiters.length > 0 && g.ready.size > 0) {
       const w = g.waiters[0]!;
-      const seqs = this.take(dest, g, w.max);
-      if (seqs.length === 0) break;
+      const taken = this.take(dest, g, w.max);
+      if (taken.length === 0) break;
       g.waiters.shift();
-      w.resolve(seqs);
+      w.resolve(taken);
     }
   }
 
@@ -618,8 +641,13 @@ export class DurableEngine {
   nak(handle: string, delayMs = 0): void {
     const { dest, g, seq, flight } = this.inFlight(handle);
     if (delayMs > 0) {
-      // Stays in flight (so no one else takes it) until the delay ends.
+      // Stays in flight (so no one else takes it) until the delay ends; on
+      // disk too, so a restart holds it as long (it comes back at this deadline).
       flight.deadlineMs = Date.now() + delayMs;
+      this.store.writer.put(
+        stateKey(dest.id, g.id, seq),
+        encodeState({ deliveries: flight.delivery, done: false, deadlineMs: flight.deadlineMs }),
+      );
       this.schedule({
         dueMs: flight.deadlineMs,
         kind: 'nak',
@@ -759,15 +787,17 @@ export class DurableEngine {
         const value = await this.store.db.get(key);
         if (value === undefined) return done();
         const m = openMessage(this.ring, key, value);
-        const dlq = this.createDestination(target);
+        const dlq = this.createDestination(target, {}, true);
         const dseq = ++dlq.lastSeq;
+        const origin = `${dest.name}/${g?.name ?? '*'}/${reason}`;
         const meta: MessageMeta = {
           ...m.meta,
           expiresAtMs: 0,
           notBeforeMs: 0,
-          producer: `${dest.name}/${g?.name ?? '*'}/${reason}`.slice(0, 255),
+          producer: origin.slice(0, 255),
         };
-        const written = this.write(dlq, dseq, meta, m.headers, m.payload, false);
+        const headers = withHeader(m.headers, DEAD_LETTER_HEADER, origin);
+        const written = this.write(dlq, dseq, meta, headers, m.payload, false);
         done();
         await written;
         dest.deadLettered++;
@@ -883,9 +913,14 @@ export class DurableEngine {
     this.writtenAtMeasure = this.store.writer.bytesWritten;
   }
 
-  /** On-disk bytes now: the last measurement plus what was written since (D8.4). */
+  /**
+   * On-disk bytes now: the last measurement plus what was written since, plus
+   * what is queued or being written (else a burst of sends passes the limit
+   * before any of it is counted, D8.4).
+   */
   diskBytes(): number {
-    return this.diskMeasured + (this.store.writer.bytesWritten - this.writtenAtMeasure);
+    const w = this.store.writer;
+    return this.diskMeasured + (w.bytesWritten - this.writtenAtMeasure) + w.pendingBytes;
   }
 
   private newId(): string {
@@ -918,9 +953,25 @@ export class DurableEngine {
   }
 }
 
+/** D6.1: the header a dead-letter copy carries, naming where it came from and why. */
+export const DEAD_LETTER_HEADER = 'SwarmMQ-Dead-Letter';
+
+/** Adds one header line to a NATS/1.0 header block (or makes one). */
+function withHeader(headers: Buffer | undefined, name: string, value: string): Buffer {
+  const line = Buffer.from(`${name}: ${value.replace(/[\r\n]/g, ' ')}\r\n`, 'latin1');
+  if (headers === undefined || headers.length === 0) {
+    return Buffer.concat([Buffer.from('NATS/1.0\r\n'), line, Buffer.from('\r\n')]);
+  }
+  const firstLineEnd = headers.indexOf('\r\n');
+  if (firstLineEnd < 0) return Buffer.concat([headers, Buffer.from('\r\n'), line, Buffer.from('\r\n')]);
+  return Buffer.concat([headers.subarray(0, firstLineEnd + 2), line, headers.subarray(firstLineEnd + 2)]);
+}
+
 /** D1.1: a destination name is a valid subject without wildcards. */
 export function checkDestinationName(name: string): void {
-  if (!isValidPublishSubject(name) || /\s/.test(name) || Buffer.byteLength(name) > 255) {
+  // Names are byte strings (latin1, as the parser gives them): only ASCII
+  // whitespace is whitespace here (\s would refuse 0xa0, a byte of UTF-8 letters such as 'à').
+  if (!isValidPublishSubject(name) || /[ \t\n\v\f\r]/.test(name) || Buffer.byteLength(name, 'latin1') > 255) {
     throw new DurableError(
       C.InvalidDestination,
       `invalid destination name "${name.slice(0, 64)}" (a subject without wildcards)`,

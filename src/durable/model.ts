@@ -11,7 +11,7 @@ export interface DestinationSettings {
   readonly defaultTtlMs: number;
   /** Most messages stored; sends beyond are refused. */
   readonly maxMsgs: number;
-  /** Most payload bytes stored; sends beyond are refused. */
+  /** Most stored bytes (records: key and value, as DESTS bytes= counts them); sends beyond are refused. */
   readonly maxBytes: number;
   /** Whether expired messages go to the dead-letter destination instead of being dropped. */
   readonly deadLetterExpired: boolean;
@@ -56,9 +56,15 @@ export class Group {
   ) {}
 }
 
+/** A message a pull took: its seq and the delivery number it was taken as. */
+export interface Taken {
+  readonly seq: number;
+  readonly delivery: number;
+}
+
 export interface Waiter {
   readonly max: number;
-  readonly resolve: (seqs: number[]) => void;
+  readonly resolve: (taken: Taken[]) => void;
   settled: boolean;
 }
 
@@ -72,6 +78,9 @@ export class Destination {
   dedupHead = 0;
   /** Ids of sends that are being written, so a second one in the same batch is a duplicate. */
   readonly pendingIds = new Map<string, Promise<{ seq: number }>>();
+  /** Sends checked against the limits and being written: counted by the next send's checks (D8.4). */
+  pendingMsgs = 0;
+  pendingBytes = 0;
   stored = 0;
   /** lastSeq changed since the destination record was last written. */
   seqDirty = false;

@@ -77,6 +77,8 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
   private inboundSinceTick = false;
   private pingTimer: NodeJS.Timeout | undefined;
   private session: DurableSession | undefined;
+  /** Per-message trace logging, decided once: building the log object costs even when dropped. */
+  private readonly traceOn: boolean;
 
   constructor(
     readonly cid: number,
@@ -85,6 +87,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     readonly log: Logger,
   ) {
     const o = host.options;
+    this.traceOn = log.isLevelEnabled('trace');
     this.parser = new Parser(this, {
       maxControlLineBytes: o.maxControlLineBytes,
       maxPayloadBytes: o.maxPayloadBytes,
@@ -212,7 +215,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     }
     // C2.8: +OK acknowledges the operation before its deliveries, as nats-server orders it.
     this.ok();
-    this.log.trace({ subject, bytes: payload.length }, 'pub');
+    if (this.traceOn) this.log.trace({ subject, bytes: payload.length }, 'pub');
     const n = this.host.router.publish(this, subject, reply, headers, payload);
     // D3.7: a PUB to a destination is also stored; the store answers the reply subject.
     const stored =

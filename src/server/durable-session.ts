@@ -4,8 +4,9 @@
  * verbs, CREATE and DESTS; and the stock-client path, where a PUB to an
  * existing destination is stored and answered like a JetStream publish.
  */
+import { setMaxListeners } from 'node:events';
 import { MAX_PULL_BATCH, MAX_PULL_WAIT_MS } from '../config/defaults.js';
-import { parseDurationMs } from '../config/units.js';
+import { parseBytes, parseDurationMs } from '../config/units.js';
 import { DurableError, DurableErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { usage, type DurableVerb } from '../protocol/ops.js';
@@ -52,7 +53,10 @@ export class DurableSession {
     private readonly conn: SessionConnection,
     private readonly engine: DurableEngine,
     private readonly defaultBatch: number,
-  ) {}
+  ) {
+    // Each waiting PULL listens on the signal; D4.7 allows 64 (Node warns past 10).
+    setMaxListeners(MAX_WAITING_PULLS + 1, this.abort.signal);
+  }
 
   isDestination(subject: string): boolean {
     return this.engine.isDestination(subject);
@@ -72,7 +76,7 @@ export class DurableSession {
     }
     this.track(this.engine.send(req)).then(
       (r) => {
-        slot.text = `+STORED ${r.destination} ${r.seq} ${r.id}${r.duplicate ? ' duplicate' : ''}\r\n`;
+        slot.text = `+STORED ${r.destination} ${r.seq} ${wireId(r.id)}${r.duplicate ? ' duplicate' : ''}\r\n`;
         this.flushReplies();
       },
       (err: unknown) => {
@@ -164,7 +168,8 @@ export class DurableSession {
       { ack_timeout: 'duration' },
       'PULL',
     );
-    if (positional.length < 2 || positional.length > 4) throw usageError('PULL');
+    // args.length: the parser passes one argument more than any verb takes, so excess shows.
+    if (positional.length < 2 || positional.length > 4 || args.length > 5) throw usageError('PULL');
     const [destination, group, batchArg, waitArg] = positional as [string, string, string?, string?];
     const batch = batchArg === undefined ? this.defaultBatch : Number(batchArg);
     if (!Number.isInteger(batch) || batch < 1 || batch > MAX_PULL_BATCH) {
@@ -210,7 +215,7 @@ export class DurableSession {
     for (const m of msgs) {
       const h = m.headers?.length ?? 0;
       this.conn.writeLatin1(
-        `DMSG ${m.destination} ${m.handle} ${m.id} ${m.priority} ${m.deliveries} ${m.timestampMs} ${h} ${h + m.payload.length}\r\n`,
+        `DMSG ${m.destination} ${m.handle} ${wireId(m.id)} ${m.priority} ${m.deliveries} ${m.timestampMs} ${h} ${h + m.payload.length}\r\n`,
       );
       if (h > 0) this.conn.writeBytes(m.headers!);
       this.conn.writeBytes(m.payload);
@@ -221,13 +226,13 @@ export class DurableSession {
 
   private create(args: readonly string[]): void {
     const [name, ...rest] = args;
-    if (name === undefined || name.includes('=')) throw usageError('CREATE');
+    if (name === undefined || name.includes('=') || rest.length > 6) throw usageError('CREATE');
     const named = parseNamed(
       rest,
       {
         ttl: 'duration',
         max_msgs: 'count',
-        max_bytes: 'count',
+        max_bytes: 'bytes',
         max_deliveries: 'count',
         ack_timeout: 'duration',
         dead_letter_expired: 'bool',
@@ -286,7 +291,11 @@ export class DurableSession {
   private flushReplies(): void {
     while (this.replies.length > 0 && this.replies[0]!.text !== undefined) {
       const text = this.replies.shift()!.text!;
-      if (!this.conn.closed) this.conn.writeUtf8(text);
+      // +STORED lines are byte strings (latin1: names and ids as the client sent them); -ERR texts are UTF-8.
+      if (!this.conn.closed) {
+        if (text.startsWith('+')) this.conn.writeLatin1(text);
+        else this.conn.writeUtf8(text);
+      }
     }
   }
 
@@ -303,14 +312,16 @@ function parseSendOptions(options: readonly string[]): Partial<SendRequest> {
     'SEND',
   );
   return {
-    id: named.id as string | undefined,
+    // The id arrives as a byte string (latin1, as the parser gives every
+    // argument); ids are UTF-8 text, as Nats-Msg-Id headers are (msgIdHeader).
+    id: named.id === undefined ? undefined : Buffer.from(named.id as string, 'latin1').toString('utf8'),
     priority: named.priority as number | undefined,
     ttlMs: named.ttl as number | undefined,
     delayMs: named.delay as number | undefined,
   };
 }
 
-type Kind = 'string' | 'count' | 'duration' | 'bool';
+type Kind = 'string' | 'count' | 'duration' | 'bool' | 'bytes';
 
 function parseNamed(
   args: readonly string[],
@@ -334,6 +345,10 @@ function parseNamed(
       if (!/^\d{1,15}$/.test(v))
         throw new DurableError(DurableErrorCode.InvalidOption, `${k} must be a whole number`);
       out[k] = Number(v);
+    } else if (kind === 'bytes') {
+      const n = parseBytes(v);
+      if (typeof n === 'string') throw new DurableError(DurableErrorCode.InvalidOption, `${k}: ${n}`);
+      out[k] = n;
     } else if (kind === 'bool') {
       if (v !== 'true' && v !== 'false')
         throw new DurableError(DurableErrorCode.InvalidOption, `${k} must be true or false`);
@@ -366,13 +381,16 @@ function errLine(err: unknown): string {
   return `-ERR 'internal error'\r\n`;
 }
 
+/** An id (text) as the bytes of a protocol line written as latin1: its UTF-8 bytes. */
+function wireId(id: string): string {
+  return Buffer.from(id, 'utf8').toString('latin1');
+}
+
 /** The JetStream-shaped publish ack (D3.7). */
 function pubAck(r: SendResult): string {
-  return JSON.stringify(
-    r.duplicate
-      ? { stream: r.destination, seq: r.seq, duplicate: true }
-      : { stream: r.destination, seq: r.seq },
-  );
+  // The destination is a byte string (latin1); JSON carries it as the text it is.
+  const stream = Buffer.from(r.destination, 'latin1').toString('utf8');
+  return JSON.stringify(r.duplicate ? { stream, seq: r.seq, duplicate: true } : { stream, seq: r.seq });
 }
 
 /** The value of a `Nats-Msg-Id` header, if any (header names are case-insensitive). */

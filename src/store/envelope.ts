@@ -36,6 +36,30 @@ export interface OpenedMessage {
 
 const HEX_ID = /^[0-9a-f]{32}$/;
 
+/**
+ * The length of the value sealMessage returns for this message, without
+ * sealing it: the engine checks its limits (DURABLE.md D8.4) against the
+ * bytes a send will store before it stores them.
+ */
+export function sealedSize(meta: MessageMeta, headers: Buffer | undefined, payloadLength: number): number {
+  const idLen = HEX_ID.test(meta.id) ? 16 : Buffer.byteLength(meta.id, 'utf8');
+  const producerLen =
+    meta.producer === undefined ? 0 : 1 + Math.min(Buffer.byteLength(meta.producer, 'utf8'), 255);
+  const plainLen = (headers !== undefined && headers.length > 0 ? 4 + headers.length : 0) + payloadLength;
+  return (
+    9 +
+    (meta.expiresAtMs > 0 ? 6 : 0) +
+    (meta.notBeforeMs > 0 ? 6 : 0) +
+    1 +
+    idLen +
+    producerLen +
+    NONCE_BYTES +
+    plainLen +
+    TAG_BYTES +
+    MAC_BYTES
+  );
+}
+
 /** Seals a message into its stored bytes. `key` is its LevelDB key (bound into the MAC). */
 export function sealMessage(
   ring: KeyRing,

@@ -24,6 +24,8 @@ export class BatchWriter {
   /** Batches not yet written, oldest first; the last one takes new operations. */
   private readonly queue: Pending[] = [];
   private writing = false;
+  /** Bytes of the batch being written now. */
+  private writingBytes = 0;
   private scheduled = false;
   /** Bytes handed to LevelDB since the node started (keys and values). */
   bytesWritten = 0;
@@ -41,6 +43,13 @@ export class BatchWriter {
 
   del(key: Buffer): void {
     this.open().ops.push({ type: 'del', key });
+  }
+
+  /** Bytes queued or being written, not yet counted in bytesWritten (for the disk limit, D8.4). */
+  get pendingBytes(): number {
+    let n = this.writingBytes;
+    for (const p of this.queue) n += p.bytes;
+    return n;
   }
 
   /** Resolves when everything queued so far is synced; rejects if that batch failed. */
@@ -84,6 +93,7 @@ export class BatchWriter {
       p.ops.push({ type: 'put', key, value });
       p.bytes += key.length + value.length;
     });
+    this.writingBytes = p.bytes;
     const batch = this.db.batch();
     for (const op of p.ops) {
       if (op.type === 'put') batch.put(op.key, op.value!);
@@ -94,11 +104,13 @@ export class BatchWriter {
         this.bytesWritten += p.bytes;
         this.batches++;
         this.writing = false;
+        this.writingBytes = 0;
         p.resolve();
         this.next();
       },
       (err: unknown) => {
         this.writing = false;
+        this.writingBytes = 0;
         p.reject(err instanceof Error ? err : new Error(String(err)));
         this.next();
       },

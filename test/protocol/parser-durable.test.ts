@@ -1,0 +1,250 @@
+/**
+ * Unit tests of the parser's durable verbs (protocol/DURABLE.md D3.1, D4.1,
+ * D4.2-D4.5, D7.1, D7.2 with the framing of protocol/CLIENT.md section 1):
+ * SEND with its options and payload, and the payload-less verbs, whole and
+ * split at every byte. A recording sink, no sockets.
+ */
+import test from 'ava';
+import { ProtocolErrorCode } from '../../src/errors.js';
+import type { ClientOp, ParserSink } from '../../src/protocol/ops.js';
+import { Parser, ParserState, type ParserLimits } from '../../src/protocol/parser.js';
+
+const LIMITS: ParserLimits = { maxControlLineBytes: 4096, maxPayloadBytes: 1024 * 1024 };
+const SMALL: ParserLimits = { maxControlLineBytes: 64, maxPayloadBytes: 16 };
+
+type Event =
+  | { kind: 'SEND'; destination: string; options: string[]; payload: string }
+  | { kind: 'DURABLE'; verb: string; args: string[] }
+  | { kind: 'PUB'; subject: string; payload: string }
+  | { kind: 'error'; code: ProtocolErrorCode; fatal: boolean; text: string }
+  | { kind: string };
+
+function normalize(op: ClientOp): Event {
+  switch (op.kind) {
+    case 'SEND':
+      return {
+        kind: 'SEND',
+        destination: op.destination,
+        options: [...op.options],
+        payload: op.payload.toString('hex'),
+      };
+    case 'DURABLE':
+      return { kind: 'DURABLE', verb: op.verb, args: [...op.args] };
+    case 'PUB':
+      return { kind: 'PUB', subject: op.subject, payload: op.payload.toString('hex') };
+    case 'error':
+      return { kind: 'error', code: op.error.code, fatal: op.error.fatal, text: op.error.wireText };
+    default:
+      return { kind: op.kind };
+  }
+}
+
+class Recorder implements ParserSink {
+  readonly events: Event[] = [];
+  readonly ops: ClientOp[] = [];
+  onOp(op: ClientOp): void {
+    this.ops.push(op);
+    this.events.push(normalize(op));
+  }
+}
+
+function parse(
+  chunks: readonly Buffer[],
+  limits = LIMITS,
+): { events: Event[]; parser: Parser; rec: Recorder } {
+  const rec = new Recorder();
+  const parser = new Parser(rec, limits);
+  for (const c of chunks) parser.feed(c);
+  return { events: rec.events, parser, rec };
+}
+
+const b = (s: string): Buffer => Buffer.from(s, 'latin1');
+const hex = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
+const send = (destination: string, options: string[], payload: string): Event => ({
+  kind: 'SEND',
+  destination,
+  options,
+  payload: hex(payload),
+});
+const verb = (v: string, ...args: string[]): Event => ({ kind: 'DURABLE', verb: v, args });
+
+/** Frames and the events each gives on its own. */
+const frames: { frame: string; events: Event[] }[] = [
+  { frame: 'SEND q 5\r\nhello\r\n', events: [send('q', [], 'hello')] },
+  { frame: 'SEND orders.eu 0\r\n\r\n', events: [send('orders.eu', [], '')] },
+  {
+    frame: 'SEND orders id=a-1 priority=9 ttl=5s delay=250ms 3\r\nabc\r\n',
+    events: [send('orders', ['id=a-1', 'priority=9', 'ttl=5s', 'delay=250ms'], 'abc')],
+  },
+  { frame: 'send\tq \t id=x\t 4\nab\r\n\n', events: [send('q', ['id=x'], 'ab\r\n')] },
+  { frame: 'SeNd bin 4\r\n\u0000\u00ff\r\n\r\n', events: [send('bin', [], '\u0000\u00ff\r\n')] },
+  { frame: 'SEND q 13\r\nSEND q 1\r\nx\r\n\r\n', events: [send('q', [], 'SEND q 1\r\nx\r\n')] },
+  { frame: 'PULL orders billing 10 5s\r\n', events: [verb('PULL', 'orders', 'billing', '10', '5s')] },
+  { frame: 'pull q g\n', events: [verb('PULL', 'q', 'g')] },
+  {
+    frame: 'PULL q g 1 0 ack_timeout=30s\r\n',
+    events: [verb('PULL', 'q', 'g', '1', '0', 'ack_timeout=30s')],
+  },
+  { frame: 'ACK 1/1/billing/orders\r\n', events: [verb('ACK', '1/1/billing/orders')] },
+  { frame: 'nak 2/3/g/q 5s\r\n', events: [verb('NAK', '2/3/g/q', '5s')] },
+  { frame: 'WIP 2/3/g/q\r\n', events: [verb('WIP', '2/3/g/q')] },
+  { frame: 'Term\t2/3/g/q\r\n', events: [verb('TERM', '2/3/g/q')] },
+  {
+    frame:
+      'CREATE q ttl=1h max_msgs=10 max_bytes=1000 max_deliveries=3 ack_timeout=2s dead_letter_expired=true\r\n',
+    events: [
+      verb(
+        'CREATE',
+        'q',
+        'ttl=1h',
+        'max_msgs=10',
+        'max_bytes=1000',
+        'max_deliveries=3',
+        'ack_timeout=2s',
+        'dead_letter_expired=true',
+      ),
+    ],
+  },
+  { frame: 'DESTS\r\n', events: [verb('DESTS')] },
+  { frame: '  dests  \r\n', events: [verb('DESTS')] },
+  { frame: 'ACK\r\n', events: [verb('ACK')] },
+  { frame: 'PUB core 2\r\nhi\r\n', events: [{ kind: 'PUB', subject: 'core', payload: hex('hi') }] },
+  { frame: '\r\n', events: [] },
+];
+
+test('D3.1/D4.1 each durable frame gives its event', (t) => {
+  for (const f of frames) t.deepEqual(parse([b(f.frame)]).events, f.events, JSON.stringify(f.frame));
+});
+
+test('C1.4 durable frames split at every index give the same events', (t) => {
+  const all = b(frames.map((f) => f.frame).join(''));
+  const want = frames.flatMap((f) => f.events);
+  t.deepEqual(parse([all]).events, want);
+  for (let i = 0; i <= all.length; i++) {
+    t.deepEqual(parse([all.subarray(0, i), all.subarray(i)]).events, want, `split at ${i}`);
+  }
+  // And one byte at a time.
+  const bytes = Array.from({ length: all.length }, (_, i) => all.subarray(i, i + 1));
+  t.deepEqual(parse(bytes).events, want);
+});
+
+test('C1.4 each SEND frame split at every pair of indexes gives its event', (t) => {
+  for (const f of frames.filter((x) => x.frame.toUpperCase().startsWith('SEND'))) {
+    const buf = b(f.frame);
+    for (let i = 0; i <= buf.length; i++) {
+      for (let j = i; j <= buf.length; j++) {
+        const chunks = [buf.subarray(0, i), buf.subarray(i, j), buf.subarray(j)];
+        t.deepEqual(parse(chunks).events, f.events, `${JSON.stringify(f.frame)} at ${i},${j}`);
+      }
+    }
+  }
+});
+
+test('D3.1 a SEND payload is emitted at its line ending, not before', (t) => {
+  const rec = new Recorder();
+  const parser = new Parser(rec, LIMITS);
+  const frame = b('SEND q id=1 3\r\nabc\r\n');
+  for (let i = 0; i < frame.length - 1; i++) {
+    parser.feed(frame.subarray(i, i + 1));
+    t.is(rec.events.length, 0, `after byte ${i}`);
+  }
+  parser.feed(frame.subarray(frame.length - 1));
+  t.deepEqual(rec.events, [send('q', ['id=1'], 'abc')]);
+  t.is(parser.state, ParserState.OpLine);
+});
+
+test('D3.1 a SEND whose payload is in one chunk hands on a view into that chunk', (t) => {
+  const chunk = Buffer.from('SEND q 5\r\nhello\r\n', 'latin1');
+  const { rec } = parse([chunk]);
+  const op = rec.ops[0]!;
+  t.is(op.kind, 'SEND');
+  if (op.kind !== 'SEND') return;
+  t.is(op.payload.buffer, chunk.buffer);
+  t.deepEqual(op.payload, Buffer.from('hello'));
+});
+
+interface BadCase {
+  input: string;
+  code: ProtocolErrorCode;
+  fatal: boolean;
+  limits?: ParserLimits;
+}
+
+const E = ProtocolErrorCode;
+const badSend: BadCase[] = [
+  { input: 'SEND q abc\r\nabc\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'SEND q -1\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'SEND q 1.5\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'SEND q 12345678901\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'SEND q id=1\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'SEND 5\r\nhello\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'SEND\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'SEND q 17\r\n', code: E.MaxPayload, fatal: true, limits: SMALL },
+  { input: 'SEND q 3\r\nabcd\r\n', code: E.PayloadTerminator, fatal: true },
+  { input: `SEND q ${'x'.repeat(70)} 1\r\n`, code: E.MaxControlLine, fatal: true, limits: SMALL },
+  // Dest, seven options and a size: nine arguments, more than any SEND takes.
+  { input: 'SEND q a=1 b=2 c=3 d=4 e=5 f=6 g=7 1\r\nx\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'SEND q a b c d e f g h i j k l 1\r\nx\r\n', code: E.BadPayloadArguments, fatal: true },
+];
+
+test('D3.1/C6.3 a SEND whose payload cannot be found is fatal; later input is ignored', (t) => {
+  for (const c of badSend) {
+    const input = `${c.input}PING\r\nSEND q 1\r\nx\r\n`;
+    const { events, parser } = parse([b(input)], c.limits ?? LIMITS);
+    t.is(events.length, 1, c.input);
+    const e = events[0] as { kind: string; code: ProtocolErrorCode; fatal: boolean };
+    t.is(e.kind, 'error', c.input);
+    t.is(e.code, c.code, c.input);
+    t.is(e.fatal, c.fatal, c.input);
+    t.is(parser.state, ParserState.Closed, c.input);
+  }
+});
+
+test('C7.3 the SEND argument error says what was expected', (t) => {
+  const { events } = parse([b('SEND q x\r\n')]);
+  t.deepEqual(events, [
+    {
+      kind: 'error',
+      code: E.BadPayloadArguments,
+      fatal: true,
+      text: 'Invalid SEND arguments, expected: SEND <destination> [id=<id>] [priority=<1-10>] [ttl=<dur>] [delay=<dur>] <#bytes>',
+    },
+  ]);
+});
+
+test('D3.1 eight SEND arguments (destination, six options, size) are accepted', (t) => {
+  const { events } = parse([b('SEND q a=1 b=2 c=3 d=4 e=5 f=6 1\r\nx\r\n')]);
+  t.deepEqual(events, [send('q', ['a=1', 'b=2', 'c=3', 'd=4', 'e=5', 'f=6'], 'x')]);
+});
+
+test('D7.1 a durable verb with too many arguments passes one more than any verb takes (the session refuses it)', (t) => {
+  const line = 'CREATE q a=1 b=2 c=3 d=4 e=5 f=6 g=7 h=8 i=9 j=10\r\n';
+  const { events, parser } = parse([b(`${line}DESTS\r\n`)]);
+  t.deepEqual(events, [
+    verb('CREATE', 'q', 'a=1', 'b=2', 'c=3', 'd=4', 'e=5', 'f=6', 'g=7', 'h=8'),
+    verb('DESTS'),
+  ]);
+  // Not fatal: the line is complete, so the next operation is found.
+  t.is(parser.state, ParserState.OpLine);
+  // Nine arguments exactly are passed as they are.
+  t.deepEqual(parse([b('PULL 1 2 3 4 5 6 7 8 9\r\n')]).events, [
+    verb('PULL', '1', '2', '3', '4', '5', '6', '7', '8', '9'),
+  ]);
+});
+
+test('D4.1 durable verbs obey the control line limit', (t) => {
+  const { events, parser } = parse([b(`PULL ${'q'.repeat(80)} g\r\n`)], SMALL);
+  t.deepEqual(events, [
+    { kind: 'error', code: E.MaxControlLine, fatal: true, text: 'maximum control line exceeded' },
+  ]);
+  t.is(parser.state, ParserState.Closed);
+});
+
+test('a verb that only starts like a durable one is unknown, not fatal', (t) => {
+  const { events, parser } = parse([b('PULLS q g\r\nSENDX q 1\r\nACKS\r\nDESTS\r\n')]);
+  t.deepEqual(
+    events.map((e) => ('code' in e ? e.code : e.kind)),
+    [E.UnknownOperation, E.UnknownOperation, E.UnknownOperation, 'DURABLE'],
+  );
+  t.is(parser.state, ParserState.OpLine);
+});
