@@ -42,10 +42,11 @@ export const DEFAULT_MAX_CONNECTIONS = 1024;
 
 /**
  * Outbound bytes queued for one connection (not yet taken by the kernel)
- * before it is cut off as a slow consumer. nats-server uses 64 MiB; we use
- * less so that a few stalled readers cannot take the node's memory.
+ * before it is cut off as a slow consumer: 64 MiB, as nats-server, so a
+ * subscriber that keeps up with nats-server keeps up here too. The node-wide
+ * limit below keeps many stalled readers from taking the node's memory.
  */
-export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
 
 /**
  * Outbound bytes queued over all connections. Past it, a connection holding

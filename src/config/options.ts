@@ -36,7 +36,7 @@ export interface NodeOptions {
   readonly maxSubscriptions: number;
   /** Client connections per node. @default 1024 */
   readonly maxConnections: number;
-  /** Outbound bytes queued per connection before it is cut off as slow. @default 16 MiB */
+  /** Outbound bytes queued per connection before it is cut off as slow. @default 64 MiB */
   readonly maxPendingBytes: number;
   /** Outbound bytes queued over all connections. @default 256 MiB */
   readonly maxTotalPendingBytes: number;

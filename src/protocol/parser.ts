@@ -65,6 +65,9 @@ export class Parser {
   private payloadBuf: Buffer | null = null;
   private payload: Buffer = EMPTY;
   private readonly args: string[] = [];
+  /** Token bounds for the byte-level PUB scan. */
+  private readonly tokStart = new Int32Array(4);
+  private readonly tokEnd = new Int32Array(4);
 
   constructor(
     private readonly sink: ParserSink,
@@ -186,6 +189,16 @@ export class Parser {
     if (start === end) return; // C1.7: empty lines are ignored
     let verbEnd = start;
     while (verbEnd < end && line[verbEnd] !== SPACE && line[verbEnd] !== TAB) verbEnd++;
+    // The hot path: PUB is recognised on its bytes (| 0x20 folds case for letters),
+    // without making a string of the verb.
+    if (
+      verbEnd - start === 3 &&
+      (line[start]! | 0x20) === 0x70 &&
+      (line[start + 1]! | 0x20) === 0x75 &&
+      (line[start + 2]! | 0x20) === 0x62
+    ) {
+      return this.pubLine(line, verbEnd, end);
+    }
     const verb = line.toString('latin1', start, verbEnd).toUpperCase();
     switch (verb) {
       case 'PUB':
@@ -221,14 +234,27 @@ export class Parser {
     }
   }
 
+  /** PUB arguments scanned as bytes: strings only for subject and reply, the size read from its digits. */
   private pubLine(line: Buffer, from: number, end: number): void {
-    const n = this.split(line, from, end);
-    const a = this.args;
+    const ts = this.tokStart;
+    const te = this.tokEnd;
+    let n = 0;
+    let i = from;
+    // One token more than PUB takes, so excess is seen.
+    while (n < 4) {
+      while (i < end && (line[i] === SPACE || line[i] === TAB)) i++;
+      if (i === end) break;
+      ts[n] = i;
+      while (i < end && line[i] !== SPACE && line[i] !== TAB) i++;
+      te[n++] = i;
+    }
     if (n !== 2 && n !== 3) return this.fail(protocolErrors.badPayloadArguments('PUB', usage.PUB));
-    const size = parseSize(a[n - 1]!);
+    const size = parseSizeBytes(line, ts[n - 1]!, te[n - 1]!);
     if (size < 0) return this.fail(protocolErrors.badPayloadArguments('PUB', usage.PUB));
     if (size > this.limits.maxPayloadBytes) return this.fail(protocolErrors.maxPayload());
-    this.startPayload('PUB', a[0]!, n === 3 ? a[1] : undefined, 0, size);
+    const subject = line.toString('latin1', ts[0], te[0]);
+    const reply = n === 3 ? line.toString('latin1', ts[1], te[1]) : undefined;
+    this.startPayload('PUB', subject, reply, 0, size);
   }
 
   private hpubLine(line: Buffer, from: number, end: number): void {
@@ -347,6 +373,19 @@ export class Parser {
     this.pub = null;
     this.sink.onOp({ kind: 'error', error: err });
   }
+}
+
+/** parseSize over `b[start, end)` without making a string. */
+function parseSizeBytes(b: Buffer, start: number, end: number): number {
+  const n = end - start;
+  if (n === 0 || n > 10) return -1;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const d = b[i]! - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
 }
 
 /** Parses a decimal byte count; -1 if it is not one (only digits, at most 10 of them). */

@@ -77,6 +77,8 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
   private inboundSinceTick = false;
   private pingTimer: NodeJS.Timeout | undefined;
   private session: DurableSession | undefined;
+  /** Queued for the server's end-of-turn flush. */
+  private dirty = false;
   /** Per-message trace logging, decided once: building the log object costs even when dropped. */
   private readonly traceOn: boolean;
 
@@ -316,14 +318,22 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
   ): void {
     if (this.closed) return;
     const out = this.outbound;
-    const r = reply === undefined ? '' : `${reply} `;
     if (headers !== undefined && this.opts.headers) {
+      const r = reply === undefined ? '' : `${reply} `;
       out.appendLatin1(
         `HMSG ${subject} ${sub.sid} ${r}${headers.length} ${headers.length + payload.length}\r\n`,
       );
       out.appendBytes(headers);
     } else {
-      out.appendLatin1(`MSG ${subject} ${sub.sid} ${r}${payload.length}\r\n`);
+      // The hot path: a cached prefix, then the reply and size written as bytes.
+      if (sub.msgPrefixSubject !== subject) {
+        sub.msgPrefix = Buffer.from(`MSG ${subject} ${sub.sid} `, 'latin1');
+        sub.msgPrefixSubject = subject;
+      }
+      out.appendSmall(sub.msgPrefix!);
+      if (reply !== undefined) out.appendLatin1(`${reply} `);
+      out.appendUint(payload.length);
+      out.appendCRLF();
     }
     if (payload.length > 0) out.appendBytes(payload);
     out.appendCRLF();
@@ -383,11 +393,15 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       return;
     }
     if (this.outbound.size >= OUTBOUND_FLUSH_THRESHOLD_BYTES) this.flush();
-    else this.host.markDirty(this);
+    else if (!this.dirty) {
+      this.dirty = true;
+      this.host.markDirty(this);
+    }
   }
 
   /** Hands everything queued to the socket in one write (or one corked writev). */
   flush(): void {
+    this.dirty = false;
     if (this.outbound.size === 0 || this.socket.destroyed) return;
     const pieces = this.outbound.take();
     let bytes = 0;

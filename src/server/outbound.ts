@@ -51,6 +51,28 @@ export class Outbound {
     this.pos += n;
   }
 
+  /** Appends a small buffer (a cached line prefix): always copied. */
+  appendSmall(b: Buffer): void {
+    this.reserve(b.length);
+    this.slab.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  /** Appends a non-negative integer in decimal, without making a string. */
+  appendUint(n: number): void {
+    this.reserve(16);
+    const slab = this.slab;
+    if (n < 10) {
+      slab[this.pos++] = 48 + n;
+      return;
+    }
+    let digits = 0;
+    for (let v = n; v > 0; v = Math.floor(v / 10)) digits++;
+    let at = this.pos + digits;
+    this.pos = at;
+    for (let v = n; v > 0; v = Math.floor(v / 10)) slab[--at] = 48 + (v % 10);
+  }
+
   appendCRLF(): void {
     this.reserve(2);
     this.slab[this.pos++] = 13;

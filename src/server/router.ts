@@ -6,7 +6,6 @@
  * extends this with remote interest.
  */
 import { SUBLIST_CACHE_ENTRIES } from '../config/defaults.js';
-import { hasEmptyToken } from '../subjects/subject.js';
 import { Sublist, type SubjectEntry } from '../subjects/sublist.js';
 
 /** What a subscription delivers into. */
@@ -28,6 +27,9 @@ export class Subscription implements SubjectEntry {
   delivered = 0;
   /** Auto-unsubscribe after this many deliveries; 0 means never (C4.6). */
   max = 0;
+  /** The bytes `MSG <subject> <sid> ` for the last subject delivered, reused while it repeats. */
+  msgPrefix: Buffer | undefined;
+  msgPrefixSubject: string | undefined;
   constructor(
     readonly owner: Deliverer,
     readonly subject: string,
@@ -66,7 +68,6 @@ export class Router {
     headers: Buffer | undefined,
     payload: Buffer,
   ): number {
-    if (hasEmptyToken(subject)) return 0; // C5.7
     const match = this.sublist.match(subject);
     const noEcho = from !== null && !from.echo;
     let n = 0;

@@ -9,6 +9,8 @@
  * once without walking them.
  */
 
+import { hasEmptyToken } from './subject.js';
+
 /** What the sublist needs to know about an entry. */
 export interface SubjectEntry {
   readonly subject: string;
@@ -133,7 +135,8 @@ export class Sublist<T extends SubjectEntry> {
     }
     const plain: T[] = [];
     const groups = new Map<string, T[]>();
-    collect(this.root, subject.split('.'), 0, plain, groups);
+    // C5.7: a subject with an empty token matches nothing (checked here, so only on a cache miss).
+    if (!hasEmptyToken(subject)) collect(this.root, subject.split('.'), 0, plain, groups);
     const result: MatchResult<T> =
       plain.length === 0 && groups.size === 0 ? EMPTY_RESULT : { plain, groups: [...groups.values()] };
     if (this.cacheEntries > 0) {
