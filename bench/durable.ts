@@ -1,0 +1,1409 @@
+/**
+ * Durable benchmark: SwarmMQ destinations against nats-server JetStream, the
+ * same workload through the stock client, and a disk-footprint mode.
+ *
+ *   node dist/bench/durable.js [--quick] [--json out.json]      # throughput, latency, RSS, disk
+ *   node dist/bench/durable.js --disk [--disk-msgs N] [--json f] # bytes on disk per message
+ *
+ * Both servers are started here as child processes on temp dirs:
+ *   SwarmMQ:   node dist/src/cli/main.js start --port 0 --data-dir <tmp>
+ *   JetStream: nats-server -js -sd <tmp> -a 127.0.0.1 -p <free port>
+ *
+ * Workload (128-byte payloads, client and servers on one machine, loopback):
+ *   send     N confirmed sends, pipelined with a window of 256 outstanding.
+ *            SwarmMQ: nc.request(destination) with the stock client (a PUB
+ *            with a reply to an existing destination is stored and answered
+ *            with a JetStream-shaped ack, DURABLE.md D3.7). JetStream:
+ *            js.publish() to a file-backed, 1-replica work-queue stream.
+ *   pull+ack the same N messages, batches of 100, every message acked.
+ *            SwarmMQ: raw PULL <dest> <group> 100 + ACK over TCP.
+ *            JetStream: consumer.fetch({max_messages: 100}) + m.ack().
+ *   e2e      M messages sent (window 256) while a consumer pulls and acks:
+ *            send call to receipt at the consumer.
+ * Durability differs: a SwarmMQ +STORED/ack is sent after fdatasync of the
+ * batch holding the message; nats-server 2.9 acknowledges once the message
+ * is written to its block file (page cache) and fsyncs on a timer
+ * (filestore defaultSyncInterval, 2 min; sync_interval/sync_always are
+ * configurable from 2.10 on).
+ *
+ * --disk stores 1,000,000 messages (--disk-msgs) of 128 random bytes in
+ * each system (pipelined, window 1024; SwarmMQ through raw SEND with
+ * assigned ids), stops each server gracefully, and reports the bytes its
+ * data dir takes per message beyond the payload; for SwarmMQ also the
+ * logical bytes per LevelDB record kind and the time to load the store at
+ * the next start.
+ *
+ * Every loop is bounded in count and time; children and temp dirs are
+ * removed on exit, error or Ctrl-C.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Level } from 'level';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import {
+  AckPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type Consumer,
+  type JetStreamClient,
+} from '@nats-io/jetstream';
+import { DurableClient } from '../test/helpers/durable-client.js';
+
+// ---------------------------------------------------------------- options
+
+const PAYLOAD_BYTES = 128;
+const PULL_BATCH = 100;
+/** A phase that stops making progress for this long ends and reports what it got. */
+const STALL_MS = 10_000;
+/** Hard cap on one phase. */
+const PHASE_DEADLINE_MS = 180_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+interface Config {
+  quick: boolean;
+  runs: number;
+  waitQuietMs: number;
+  json: string | undefined;
+  disk: boolean;
+  msgs: number;
+  e2eMsgs: number;
+  e2eRate: number;
+  window: number;
+  warmupMsgs: number;
+  diskMsgs: number;
+  diskWindow: number;
+}
+
+function parseArgs(argv: string[]): Config {
+  let quick = false;
+  let json: string | undefined;
+  let disk = false;
+  let diskMsgs = 1_000_000;
+  let msgs: number | undefined;
+  let runs: number | undefined;
+  let waitQuietMs = 0;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) usage(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--quick') quick = true;
+    else if (a === '--json') json = value();
+    else if (a === '--disk') disk = true;
+    else if (a === '--disk-msgs') {
+      diskMsgs = Number(value());
+      if (!Number.isInteger(diskMsgs) || diskMsgs < 1000 || diskMsgs > 5_000_000)
+        usage('--disk-msgs: 1000..5000000');
+    } else if (a === '--msgs') {
+      msgs = Number(value());
+      if (!Number.isInteger(msgs) || msgs < 1000 || msgs > 2_000_000) usage('--msgs: 1000..2000000');
+    } else if (a === '--runs') {
+      runs = Number(value());
+      if (!Number.isInteger(runs) || runs < 1 || runs > 10) usage('--runs: 1..10');
+    } else if (a === '--wait-quiet') {
+      const sec = Number(value());
+      if (!Number.isFinite(sec) || sec < 0 || sec > 600) usage('--wait-quiet: 0..600 seconds');
+      waitQuietMs = sec * 1000;
+    } else if (a === '--help' || a === '-h') usage();
+    else usage(`unknown argument ${a}`);
+  }
+  return {
+    quick,
+    runs: runs ?? (quick ? 1 : 2),
+    waitQuietMs,
+    json,
+    disk,
+    msgs: msgs ?? (quick ? 10_000 : 100_000),
+    e2eMsgs: quick ? 5_000 : 20_000,
+    e2eRate: 2_000,
+    window: 256,
+    warmupMsgs: quick ? 1_000 : 5_000,
+    diskMsgs,
+    diskWindow: 1024,
+  };
+}
+
+function usage(err?: string): never {
+  if (err !== undefined) console.error(`durable: ${err}`);
+  console.error(
+    'usage: node dist/bench/durable.js [--quick] [--msgs N] [--runs N] [--wait-quiet S] [--json out.json]\n' +
+      '       node dist/bench/durable.js --disk [--disk-msgs N] [--json out.json]',
+  );
+  process.exit(err === undefined ? 0 : 2);
+}
+
+// ---------------------------------------------------------------- helpers
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Nearest-rank percentiles of the first `n` samples (NaN samples, failed ones, are left out). */
+function percentiles(samples: Float64Array, n: number, ps: readonly number[]): number[] {
+  const sorted = samples
+    .slice(0, n)
+    .filter((x) => !Number.isNaN(x))
+    .sort();
+  if (sorted.length === 0) return ps.map(() => NaN);
+  return ps.map((p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!);
+}
+
+const CLK_TCK = 100;
+
+/** utime + stime of a process in ms (NaN if unreadable). */
+function procCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** VmRSS and VmHWM of a process in KiB (NaN if unreadable). */
+function procMemKb(pid: number): { rssKb: number; hwmKb: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    const get = (k: string): number => {
+      const m = new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status);
+      return m === null ? NaN : Number(m[1]);
+    };
+    return { rssKb: get('VmRSS'), hwmKb: get('VmHWM') };
+  } catch {
+    return { rssKb: NaN, hwmKb: NaN };
+  }
+}
+
+/** CPU time all CPUs spent busy since boot, in ms (NaN if unreadable). */
+function machineBusyMs(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!;
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    return ((f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU that other processes (not the server, not this process) used over a window, in % of one core. */
+class OthersMeter {
+  private readonly t0 = performance.now();
+  private readonly self0 = process.cpuUsage();
+  private readonly machine0 = machineBusyMs();
+  private readonly server0: number;
+  constructor(private readonly pid: number) {
+    this.server0 = procCpuMs(pid);
+  }
+  stop(): number {
+    const wall = performance.now() - this.t0;
+    const self = process.cpuUsage(this.self0);
+    const other =
+      machineBusyMs() -
+      this.machine0 -
+      (procCpuMs(this.pid) - this.server0) -
+      (self.user + self.system) / 1000;
+    return Math.max(0, (other / wall) * 100);
+  }
+}
+
+/** Waits up to `maxMs` for a second in which the whole machine is nearly idle (< 10% of one core). */
+async function waitQuiet(maxMs: number): Promise<boolean> {
+  const deadline = performance.now() + maxMs;
+  while (performance.now() < deadline && !interrupted) {
+    const busy0 = machineBusyMs();
+    const t0 = performance.now();
+    await sleep(1000);
+    const pct = ((machineBusyMs() - busy0) / (performance.now() - t0)) * 100;
+    if (!(pct >= 10)) return true; // NaN (no /proc) counts as quiet
+  }
+  return false;
+}
+
+async function quiet(cfg: Config): Promise<void> {
+  if (cfg.waitQuietMs > 0 && !(await waitQuiet(cfg.waitQuietMs))) {
+    console.error(`  machine not quiet after ${cfg.waitQuietMs / 1000} s; running anyway`);
+  }
+}
+
+interface DirSize {
+  /** Sum of file sizes (what `du -sb` says). */
+  apparent: number;
+  /** Blocks allocated (what `du -s` says), in bytes. */
+  allocated: number;
+  files: number;
+}
+
+function dirSize(dir: string): DirSize {
+  const out: DirSize = { apparent: 0, allocated: 0, files: 0 };
+  const walk = (d: string): void => {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const p = path.join(d, name);
+      try {
+        const st = lstatSync(p);
+        if (st.isDirectory()) walk(p);
+        else {
+          out.apparent += st.size;
+          out.allocated += st.blocks * 512;
+          out.files++;
+        }
+      } catch {
+        // removed while we looked (LevelDB compaction, JetStream block rotation)
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: Child, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    if (child.exited) throw new Error(`${child.name} exited during startup:\n${child.tail()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = net.connect({ host: '127.0.0.1', port }, () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`${child.name} did not accept connections on ${port} within ${ms} ms:\n${child.tail()}`);
+}
+
+function tryExec(cmd: string, args: string[], cwd?: string): string {
+  try {
+    return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+const fInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
+const fMs = (n: number): string => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : '-');
+const fMiB = (kb: number): string => (Number.isFinite(kb) ? (kb / 1024).toFixed(1) : '-');
+const fRatio = (a: number, b: number): string =>
+  Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? (a / b).toFixed(2) : '-';
+
+// ---------------------------------------------------------------- child processes
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The node to measure: this checkout's build, or SWARMMQ_CLI (e.g. a `git archive` export built elsewhere). */
+const SWARM_MAIN = process.env.SWARMMQ_CLI ?? fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const NATS_SERVER =
+  process.env.NATS_SERVER ?? (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server');
+
+class Child {
+  exited = false;
+  exitCode: number | null = null;
+  private readonly lines: string[] = [];
+  readonly exitPromise: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    readonly proc: ChildProcess,
+    onLine?: (line: string) => void,
+  ) {
+    this.exitPromise = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => {
+        this.exited = true;
+        this.exitCode = code ?? (signal !== null ? 128 + (os.constants.signals[signal] ?? 0) : null);
+        resolve();
+      });
+      proc.once('error', (err) => {
+        this.lines.push(`spawn error: ${err.message}`);
+        this.exited = true;
+        resolve();
+      });
+    });
+    for (const stream of [proc.stdout, proc.stderr]) {
+      if (stream === null) continue;
+      createInterface({ input: stream }).on('line', (line) => {
+        this.lines.push(line);
+        if (this.lines.length > 50) this.lines.shift();
+        onLine?.(line);
+      });
+    }
+  }
+
+  get pid(): number {
+    return this.proc.pid ?? -1;
+  }
+
+  tail(): string {
+    return this.lines.join('\n');
+  }
+
+  /** Sends `signal`, waits up to `ms`, then SIGKILL. Returns the exit code. */
+  async stop(signal: NodeJS.Signals, ms: number): Promise<number | null> {
+    if (!this.exited) {
+      this.proc.kill(signal);
+      await Promise.race([this.exitPromise, sleep(ms)]);
+      if (!this.exited) {
+        this.proc.kill('SIGKILL');
+        await Promise.race([this.exitPromise, sleep(2_000)]);
+      }
+    }
+    return this.exitCode;
+  }
+}
+
+const children = new Set<Child>();
+const tempDirs = new Set<string>();
+let cleaning: Promise<void> | undefined;
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    await Promise.all([...children].map((c) => c.stop('SIGTERM', 20_000)));
+    children.clear();
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+    tempDirs.clear();
+  })();
+  return cleaning;
+}
+
+process.on('exit', () => {
+  for (const c of children) if (!c.exited) c.proc.kill('SIGKILL');
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  console.error('\ninterrupted: stopping servers');
+  void cleanup().finally(() => process.exit(130));
+});
+
+function newTempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
+
+interface Server {
+  key: 'swarmmq' | 'jetstream';
+  label: string;
+  port: number;
+  child: Child;
+  /** The data dir (SwarmMQ) or the JetStream store dir. */
+  dir: string;
+  /** Log lines of interest (SwarmMQ: JSON lines). */
+  logs: string[];
+}
+
+async function startSwarm(dir: string): Promise<Server> {
+  let resolvePort: (port: number) => void = () => {};
+  const portPromise = new Promise<number>((r) => (resolvePort = r));
+  const logs: string[] = [];
+  const proc = spawn(
+    process.execPath,
+    [SWARM_MAIN, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dir, '--log-level', 'info'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const child = new Child('swarmmq', proc, (line) => {
+    if (line.includes('"durable store loaded"') || line.includes('"level":50')) logs.push(line);
+    if (!line.includes('node started')) return;
+    try {
+      const rec = JSON.parse(line) as { msg?: string; port?: number };
+      if (rec.msg === 'node started' && typeof rec.port === 'number') resolvePort(rec.port);
+    } catch {
+      // not a JSON line
+    }
+  });
+  children.add(child);
+  const exited = child.exitPromise.then((): never => {
+    throw new Error(`swarmmq exited during startup (code ${child.exitCode}):\n${child.tail()}`);
+  });
+  const port = await withTimeout(Promise.race([portPromise, exited]), 120_000, 'swarmmq startup');
+  return { key: 'swarmmq', label: 'SwarmMQ', port, child, dir, logs };
+}
+
+async function startJetStream(dir: string): Promise<Server> {
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const proc = spawn(NATS_SERVER, ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const child = new Child('nats-server', proc);
+    children.add(child);
+    try {
+      await waitForPort(port, child, 15_000);
+      return { key: 'jetstream', label: 'JetStream', port, child, dir, logs: [] };
+    } catch (err) {
+      lastErr = err;
+      await child.stop('SIGKILL', 2_000);
+      children.delete(child);
+    }
+  }
+  throw lastErr;
+}
+
+/** A graceful stop: SIGTERM for SwarmMQ, SIGINT for nats-server (its clean shutdown exits 0). */
+async function stopServer(s: Server): Promise<number | null> {
+  const code = await s.child.stop(s.key === 'swarmmq' ? 'SIGTERM' : 'SIGINT', 60_000);
+  children.delete(s.child);
+  return code;
+}
+
+async function natsConnect(s: Server, name: string): Promise<NatsConnection> {
+  return withTimeout(
+    connect({ servers: `127.0.0.1:${s.port}`, name, reconnect: false, timeout: 10_000 }),
+    15_000,
+    `connect to ${s.label}`,
+  );
+}
+
+// ---------------------------------------------------------------- the two systems behind one interface
+
+interface Pulled {
+  /** Each message's payload. */
+  payloads: Uint8Array[];
+  /** performance.now() when each arrived. */
+  at: number[];
+}
+
+interface Driver {
+  readonly server: Server;
+  /** Creates the destination/stream and the group/consumer. */
+  prepare(name: string): Promise<void>;
+  /** A confirmed send; rejects when refused. */
+  send(payload: Uint8Array): Promise<void>;
+  /** Up to `max` messages (waiting up to `waitMs` for the first), each acked. */
+  pullAndAck(max: number, waitMs: number): Promise<Pulled>;
+  /** Waits until the acks sent so far reached the server; returns messages still stored. */
+  settle(): Promise<number>;
+  close(): Promise<void>;
+}
+
+class SwarmDriver implements Driver {
+  private dest = '';
+  private readonly group = 'bench';
+  private constructor(
+    readonly server: Server,
+    private readonly nc: NatsConnection,
+    private readonly raw: DurableClient,
+  ) {}
+
+  static async open(server: Server): Promise<SwarmDriver> {
+    const nc = await natsConnect(server, 'bench-durable-pub');
+    const raw = await DurableClient.connect(server.port, '127.0.0.1', 'bench-durable-pull');
+    return new SwarmDriver(server, nc, raw);
+  }
+
+  async prepare(name: string): Promise<void> {
+    this.dest = name;
+    await this.raw.create(name);
+    // The group exists before the first message, like the JetStream consumer.
+    await this.raw.pull(name, this.group, 1);
+  }
+
+  async send(payload: Uint8Array): Promise<void> {
+    const reply = await this.nc.request(this.dest, payload, { timeout: REQUEST_TIMEOUT_MS });
+    const ack = reply.json<{ seq?: number; error?: { description: string } }>();
+    if (ack.error !== undefined || typeof ack.seq !== 'number') {
+      throw new Error(`refused: ${JSON.stringify(ack)}`);
+    }
+  }
+
+  async pullAndAck(max: number, waitMs: number): Promise<Pulled> {
+    const msgs = await this.raw.pull(this.dest, this.group, max, `${waitMs}ms`);
+    this.raw.ack(...msgs.map((m) => m.handle));
+    return { payloads: msgs.map((m) => m.payload), at: msgs.map((m) => m.receivedAt) };
+  }
+
+  async settle(): Promise<number> {
+    await this.raw.ping(30_000);
+    const line = (await this.raw.dests()).find((l) => l.startsWith(`DEST ${this.dest} `)) ?? '';
+    return Number(/depth=(\d+)/.exec(line)?.[1] ?? NaN);
+  }
+
+  async close(): Promise<void> {
+    this.raw.close();
+    await withTimeout(this.nc.close(), 5_000, 'close').catch(() => undefined);
+  }
+}
+
+class JetStreamDriver implements Driver {
+  private subject = '';
+  private stream = '';
+  private consumer: Consumer | undefined;
+  private constructor(
+    readonly server: Server,
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+  ) {}
+
+  static async open(server: Server): Promise<JetStreamDriver> {
+    const nc = await natsConnect(server, 'bench-durable');
+    return new JetStreamDriver(server, nc, jetstream(nc));
+  }
+
+  async prepare(name: string): Promise<void> {
+    this.subject = name;
+    this.stream = name.replace(/\./g, '_').toUpperCase();
+    const jsm = await jetstreamManager(this.nc);
+    await jsm.streams.add({
+      name: this.stream,
+      subjects: [name],
+      storage: StorageType.File,
+      num_replicas: 1,
+      // Acked messages are removed, as in a SwarmMQ destination with one group.
+      retention: RetentionPolicy.Workqueue,
+    });
+    await jsm.consumers.add(this.stream, { durable_name: 'bench', ack_policy: AckPolicy.Explicit });
+    this.consumer = await this.js.consumers.get(this.stream, 'bench');
+  }
+
+  async send(payload: Uint8Array): Promise<void> {
+    await this.js.publish(this.subject, payload, { timeout: REQUEST_TIMEOUT_MS });
+  }
+
+  async pullAndAck(max: number, waitMs: number): Promise<Pulled> {
+    const out: Pulled = { payloads: [], at: [] };
+    const iter = await this.consumer!.fetch({ max_messages: max, expires: Math.max(1000, waitMs) });
+    for await (const m of iter) {
+      out.at.push(performance.now());
+      out.payloads.push(m.data);
+      m.ack();
+    }
+    return out;
+  }
+
+  async settle(): Promise<number> {
+    await this.nc.flush();
+    const jsm = await jetstreamManager(this.nc);
+    // Acks are applied asynchronously: give the server a moment (bounded).
+    for (let i = 0; i < 50; i++) {
+      const info = await jsm.streams.info(this.stream);
+      if (info.state.messages === 0 || i === 49) return info.state.messages;
+      await sleep(100);
+    }
+    return NaN;
+  }
+
+  async close(): Promise<void> {
+    await withTimeout(this.nc.close(), 5_000, 'close').catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------- payloads
+
+/** A fresh payload: performance.now() (float64 LE) in bytes 0-7, the index in 8-11. */
+function stampedPayload(i: number): Buffer {
+  const b = Buffer.allocUnsafe(PAYLOAD_BYTES);
+  b.writeDoubleLE(performance.now(), 0);
+  b.writeUInt32LE(i, 8);
+  b.fill(0x61, 12);
+  return b;
+}
+
+const readStamp = (p: Uint8Array): number => Buffer.from(p.buffer, p.byteOffset, 8).readDoubleLE(0);
+const readIndex = (p: Uint8Array): number => Buffer.from(p.buffer, p.byteOffset + 8, 4).readUInt32LE(0);
+
+// ---------------------------------------------------------------- phases
+
+interface SendResult {
+  sent: number;
+  confirmed: number;
+  errors: number;
+  firstError: string | undefined;
+  msgsPerSec: number;
+  p50: number;
+  p99: number;
+  serverCpuMsPerMsg: number;
+  /** CPU other processes used meanwhile (% of one core): above ~25 the run was disturbed. */
+  othersPct: number;
+}
+
+/** n confirmed sends, at most `window` outstanding; with `rate`, at most that many per second. */
+async function sendPhase(
+  d: Driver,
+  n: number,
+  window: number,
+  make = stampedPayload,
+  rate = Infinity,
+): Promise<SendResult> {
+  const lat = new Float64Array(n).fill(NaN);
+  let next = 0;
+  let settled = 0;
+  let confirmed = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const cpu0 = procCpuMs(d.server.child.pid);
+  const others = new OthersMeter(d.server.child.pid);
+  const t0 = performance.now();
+  const deadline = t0 + PHASE_DEADLINE_MS;
+  let progressAt = t0;
+  await new Promise<void>((resolve) => {
+    let stopped = false;
+    const finish = (): void => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(watchdog);
+      if (pacer !== undefined) clearInterval(pacer);
+      resolve();
+    };
+    /** How many sends are due by now (all of them without a rate). */
+    const due = (): number =>
+      rate === Infinity ? n : Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+    const launch = (): void => {
+      const upTo = due();
+      while (!stopped && next - settled < window && next < upTo) {
+        const i = next++;
+        const start = performance.now();
+        d.send(make(i))
+          .then(
+            () => {
+              lat[i] = performance.now() - start;
+              confirmed++;
+            },
+            (err: unknown) => {
+              errors++;
+              firstError ??= (err as Error).message;
+            },
+          )
+          .finally(() => {
+            settled++;
+            progressAt = performance.now();
+            if (settled === n) finish();
+            else launch();
+          });
+      }
+    };
+    // Bounded: a run that stops making progress, or takes too long, ends here.
+    const pacer = rate === Infinity ? undefined : setInterval(launch, 1);
+    const watchdog = setInterval(() => {
+      const now = performance.now();
+      if (now > deadline || now - progressAt > STALL_MS || interrupted) {
+        firstError ??= `stopped after ${settled} of ${n} (stalled or deadline)`;
+        finish();
+      }
+    }, 200);
+    launch();
+  });
+  const ms = performance.now() - t0;
+  const [p50, p99] = percentiles(lat, n, [0.5, 0.99]) as [number, number];
+  return {
+    sent: next,
+    confirmed,
+    errors,
+    firstError,
+    msgsPerSec: (confirmed * 1000) / ms,
+    p50,
+    p99,
+    serverCpuMsPerMsg: (procCpuMs(d.server.child.pid) - cpu0) / Math.max(1, confirmed),
+    othersPct: others.stop(),
+  };
+}
+
+interface PullResult {
+  received: number;
+  duplicates: number;
+  msgsPerSec: number;
+  left: number;
+  serverCpuMsPerMsg: number;
+  othersPct: number;
+}
+
+/** Pulls and acks until `n` distinct messages arrived (bounded by stall and deadline). */
+async function pullPhase(d: Driver, n: number): Promise<PullResult> {
+  const seen = new Uint8Array(n);
+  let received = 0;
+  let duplicates = 0;
+  const cpu0 = procCpuMs(d.server.child.pid);
+  const others = new OthersMeter(d.server.child.pid);
+  const t0 = performance.now();
+  let progressAt = t0;
+  while (received < n && !interrupted) {
+    const now = performance.now();
+    if (now - t0 > PHASE_DEADLINE_MS || now - progressAt > STALL_MS) break;
+    const got = await withTimeout(d.pullAndAck(PULL_BATCH, 1000), 30_000, 'pull');
+    for (const p of got.payloads) {
+      const i = readIndex(p);
+      if (i < n && seen[i] === 0) {
+        seen[i] = 1;
+        received++;
+      } else duplicates++;
+    }
+    if (got.payloads.length > 0) progressAt = performance.now();
+  }
+  const ms = performance.now() - t0;
+  const othersPct = others.stop();
+  const left = await d.settle();
+  return {
+    received,
+    duplicates,
+    msgsPerSec: (received * 1000) / ms,
+    left,
+    serverCpuMsPerMsg: (procCpuMs(d.server.child.pid) - cpu0) / Math.max(1, received),
+    othersPct,
+  };
+}
+
+interface E2eResult {
+  sent: number;
+  received: number;
+  p50: number;
+  p99: number;
+  max: number;
+  msgsPerSec: number;
+}
+
+/** Sends m messages at `rate` per second while a consumer pulls and acks; latency from send call to receipt. */
+async function e2ePhase(d: Driver, m: number, window: number, rate: number): Promise<E2eResult> {
+  const lat = new Float64Array(m).fill(NaN);
+  const seen = new Uint8Array(m);
+  let received = 0;
+  let sending = true;
+  const t0 = performance.now();
+  const consumer = (async () => {
+    let progressAt = performance.now();
+    while (received < m && !interrupted) {
+      const now = performance.now();
+      if (now - t0 > PHASE_DEADLINE_MS || (!sending && now - progressAt > STALL_MS)) break;
+      const got = await withTimeout(d.pullAndAck(PULL_BATCH, 1000), 30_000, 'pull');
+      got.payloads.forEach((p, k) => {
+        const i = readIndex(p);
+        if (i < m && seen[i] === 0) {
+          seen[i] = 1;
+          lat[received++] = got.at[k]! - readStamp(p);
+        }
+      });
+      if (got.payloads.length > 0) progressAt = performance.now();
+    }
+  })();
+  const sent = await sendPhase(d, m, window, stampedPayload, rate);
+  sending = false;
+  await consumer;
+  const ms = performance.now() - t0;
+  await d.settle();
+  const [p50, p99, max] = percentiles(lat, received, [0.5, 0.99, 1]) as [number, number, number];
+  return { sent: sent.confirmed, received, p50, p99, max, msgsPerSec: (received * 1000) / ms };
+}
+
+// ---------------------------------------------------------------- full mode
+
+interface SystemResult {
+  system: Server['key'];
+  run: number;
+  idleRssKb: number;
+  send: SendResult;
+  rssAfterSendKb: number;
+  diskBefore: DirSize;
+  diskAfterSend: DirSize;
+  /** (allocated after - before) / confirmed - payload. */
+  diskOverheadPerMsg: number;
+  diskApparentOverheadPerMsg: number;
+  pull: PullResult;
+  rssAfterPullKb: number;
+  e2e: E2eResult;
+  hwmKb: number;
+}
+
+async function runSystem(s: Server, cfg: Config, run: number): Promise<SystemResult> {
+  const d: Driver = s.key === 'swarmmq' ? await SwarmDriver.open(s) : await JetStreamDriver.open(s);
+  try {
+    // Warm-up (not recorded).
+    await d.prepare('bench.warm');
+    await sendPhase(d, cfg.warmupMsgs, cfg.window);
+    await pullPhase(d, cfg.warmupMsgs);
+    const idleRssKb = procMemKb(s.child.pid).rssKb;
+
+    await d.prepare(`bench.durable.r${run}`);
+    await sleep(300);
+    const diskBefore = dirSize(s.dir);
+    await quiet(cfg);
+    const send = await sendPhase(d, cfg.msgs, cfg.window);
+    const rssAfterSendKb = procMemKb(s.child.pid).rssKb;
+    await sleep(200);
+    const diskAfterSend = dirSize(s.dir);
+    const per = (a: number, b: number): number => (a - b) / Math.max(1, send.confirmed) - PAYLOAD_BYTES;
+    console.error(
+      `  ${s.label.padEnd(9)} send     ${fInt(send.msgsPerSec)} msgs/s, confirm p50 ${fMs(send.p50)} ms p99 ${fMs(send.p99)} ms` +
+        `${send.errors > 0 ? `, ${send.errors} errors (${send.firstError})` : ''}`,
+    );
+    await quiet(cfg);
+    const pull = await pullPhase(d, send.confirmed);
+    const rssAfterPullKb = procMemKb(s.child.pid).rssKb;
+    console.error(
+      `  ${s.label.padEnd(9)} pull+ack ${fInt(pull.msgsPerSec)} msgs/s, ${pull.received} received, ` +
+        `${pull.duplicates} duplicates, ${pull.left} left stored`,
+    );
+    await d.prepare(`bench.e2e.r${run}`);
+    await quiet(cfg);
+    const e2e = await e2ePhase(d, cfg.e2eMsgs, cfg.window, cfg.e2eRate);
+    console.error(
+      `  ${s.label.padEnd(9)} e2e      p50 ${fMs(e2e.p50)} ms p99 ${fMs(e2e.p99)} ms, ${e2e.received}/${e2e.sent} received`,
+    );
+    return {
+      system: s.key,
+      run,
+      idleRssKb,
+      send,
+      rssAfterSendKb,
+      diskBefore,
+      diskAfterSend,
+      diskOverheadPerMsg: per(diskAfterSend.allocated, diskBefore.allocated),
+      diskApparentOverheadPerMsg: per(diskAfterSend.apparent, diskBefore.apparent),
+      pull,
+      rssAfterPullKb,
+      e2e,
+      hwmKb: procMemKb(s.child.pid).hwmKb,
+    };
+  } finally {
+    await d.close();
+  }
+}
+
+interface Row {
+  metric: string;
+  s: number;
+  j: number;
+  fmt: (n: number) => string;
+  ratio: boolean;
+}
+
+function renderRows(rows: Row[]): string {
+  const head = ['metric', 'SwarmMQ', 'JetStream', 'ratio S/J'];
+  const body = rows.map((r) => [r.metric, r.fmt(r.s), r.fmt(r.j), r.ratio ? fRatio(r.s, r.j) : '']);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  return [
+    line(head),
+    `|${widths.map((w, i) => (i === 0 ? `-${'-'.repeat(w)}-` : `-${'-'.repeat(w)}:`)).join('|')}|`,
+    ...body.map(line),
+  ].join('\n');
+}
+
+function buildRows(s: SystemResult, j: SystemResult): Row[] {
+  const n = fInt;
+  return [
+    {
+      metric: 'send: confirmed msgs/s (window 256)',
+      s: s.send.msgsPerSec,
+      j: j.send.msgsPerSec,
+      fmt: n,
+      ratio: true,
+    },
+    { metric: 'send: confirm latency p50 (ms)', s: s.send.p50, j: j.send.p50, fmt: fMs, ratio: true },
+    { metric: 'send: confirm latency p99 (ms)', s: s.send.p99, j: j.send.p99, fmt: fMs, ratio: true },
+    { metric: 'send: errors', s: s.send.errors, j: j.send.errors, fmt: n, ratio: false },
+    {
+      metric: 'send: server CPU us/msg',
+      s: s.send.serverCpuMsPerMsg * 1000,
+      j: j.send.serverCpuMsPerMsg * 1000,
+      fmt: fMs,
+      ratio: true,
+    },
+    {
+      metric: "send: other processes' CPU (% of a core)",
+      s: s.send.othersPct,
+      j: j.send.othersPct,
+      fmt: fInt,
+      ratio: false,
+    },
+    {
+      metric: 'pull+ack: msgs/s (batch 100)',
+      s: s.pull.msgsPerSec,
+      j: j.pull.msgsPerSec,
+      fmt: n,
+      ratio: true,
+    },
+    {
+      metric: 'pull+ack: server CPU us/msg',
+      s: s.pull.serverCpuMsPerMsg * 1000,
+      j: j.pull.serverCpuMsPerMsg * 1000,
+      fmt: fMs,
+      ratio: true,
+    },
+    {
+      metric: "pull+ack: other processes' CPU (% of a core)",
+      s: s.pull.othersPct,
+      j: j.pull.othersPct,
+      fmt: fInt,
+      ratio: false,
+    },
+    {
+      metric: 'pull+ack: missing / duplicates',
+      s: s.send.confirmed - s.pull.received + s.pull.duplicates,
+      j: j.send.confirmed - j.pull.received + j.pull.duplicates,
+      fmt: n,
+      ratio: false,
+    },
+    { metric: 'pull+ack: still stored after acks', s: s.pull.left, j: j.pull.left, fmt: n, ratio: false },
+    { metric: 'e2e: latency p50 (ms)', s: s.e2e.p50, j: j.e2e.p50, fmt: fMs, ratio: true },
+    { metric: 'e2e: latency p99 (ms)', s: s.e2e.p99, j: j.e2e.p99, fmt: fMs, ratio: true },
+    {
+      metric: 'e2e: received / sent',
+      s: s.e2e.received / s.e2e.sent,
+      j: j.e2e.received / j.e2e.sent,
+      fmt: (x) => x.toFixed(3),
+      ratio: false,
+    },
+    { metric: 'RSS idle after warm-up (MiB)', s: s.idleRssKb, j: j.idleRssKb, fmt: fMiB, ratio: true },
+    {
+      metric: 'RSS after send phase (MiB)',
+      s: s.rssAfterSendKb,
+      j: j.rssAfterSendKb,
+      fmt: fMiB,
+      ratio: true,
+    },
+    {
+      metric: 'RSS after pull phase (MiB)',
+      s: s.rssAfterPullKb,
+      j: j.rssAfterPullKb,
+      fmt: fMiB,
+      ratio: true,
+    },
+    { metric: 'peak RSS, VmHWM (MiB)', s: s.hwmKb, j: j.hwmKb, fmt: fMiB, ratio: true },
+    {
+      metric: 'disk bytes/msg beyond payload (du)',
+      s: s.diskOverheadPerMsg,
+      j: j.diskOverheadPerMsg,
+      fmt: n,
+      ratio: true,
+    },
+    {
+      metric: 'disk bytes/msg beyond payload (file sizes)',
+      s: s.diskApparentOverheadPerMsg,
+      j: j.diskApparentOverheadPerMsg,
+      fmt: n,
+      ratio: true,
+    },
+  ];
+}
+
+const DURABILITY_NOTE =
+  'Durability differs: SwarmMQ confirms a send after fdatasync of the LevelDB batch holding it; ' +
+  'nats-server 2.9 confirms once the message is in its block file (page cache) and fsyncs on a timer ' +
+  '(filestore defaultSyncInterval = 2 min; sync_interval / sync_always exist only from 2.10). ' +
+  'A JetStream ack survives a process crash, not a power loss within that interval.';
+
+/** A system's best run: undisturbed first (others < 25% of a core in send and pull), then the highest send rate. */
+function best(runs: SystemResult[]): SystemResult {
+  const disturbed = (r: SystemResult): boolean => Math.max(r.send.othersPct, r.pull.othersPct) >= 25;
+  return [...runs].sort(
+    (a, b) => Number(disturbed(a)) - Number(disturbed(b)) || b.send.msgsPerSec - a.send.msgsPerSec,
+  )[0]!;
+}
+
+async function fullMode(cfg: Config, env: Record<string, string | number>): Promise<unknown> {
+  const all: SystemResult[] = [];
+  for (let run = 1; run <= cfg.runs && !interrupted; run++) {
+    // Fresh servers on empty dirs for every run: each run has the same history
+    // (warm-up, then the measured phases), and the disk delta of a run is not
+    // mixed with the compaction of an earlier run's removed messages.
+    const swarmDir = newTempDir('swarmmq-durable-bench-');
+    const jsDir = newTempDir('jetstream-durable-bench-');
+    const swarm = await startSwarm(swarmDir);
+    const js = await startJetStream(jsDir);
+    console.error(
+      `run ${run}: SwarmMQ pid ${swarm.child.pid} port ${swarm.port}; nats-server pid ${js.child.pid} port ${js.port}`,
+    );
+    await sleep(500);
+    // ABBA: run 1 SwarmMQ first, run 2 JetStream first, ...
+    for (const server of run % 2 === 1 ? [swarm, js] : [js, swarm]) {
+      console.error(`run ${run} ${server.label}`);
+      all.push(await runSystem(server, cfg, run));
+    }
+    for (const server of [swarm, js]) await stopServer(server);
+    for (const dir of [swarmDir, jsDir]) {
+      rmSync(dir, { recursive: true, force: true });
+      tempDirs.delete(dir);
+    }
+  }
+  const s = best(all.filter((r) => r.system === 'swarmmq'));
+  const j = best(all.filter((r) => r.system === 'jetstream'));
+  const out: string[] = [];
+  out.push('SwarmMQ durable benchmark');
+  out.push(
+    `  ${fInt(cfg.msgs)} msgs of ${PAYLOAD_BYTES} B: confirmed sends (window ${cfg.window}), then pull+ack ` +
+      `(batch ${PULL_BATCH}); e2e: ${fInt(cfg.e2eMsgs)} msgs at ${fInt(cfg.e2eRate)} msgs/s sent while pulled` +
+      `${cfg.quick ? ' (--quick)' : ''}`,
+  );
+  out.push(
+    `  stock client ${env.natsClient} for sends; pulls: SwarmMQ raw PULL/ACK, JetStream consumer.fetch`,
+  );
+  out.push(
+    `  ${cfg.runs} run(s) per system in ABBA order, fresh servers and a warm-up each; the table shows each system's best run ` +
+      `(undisturbed first, then highest send msgs/s): SwarmMQ run ${s.run}, JetStream run ${j.run}`,
+  );
+  out.push(`  cpu: ${env.cpu}, ${env.cores} cores, ${env.memory}; ${env.os}`);
+  out.push(`  node ${env.node}; nats-server ${env.natsServer}; commit ${env.commit}; ${env.date}`);
+  out.push(`  SwarmMQ node: ${env.swarmmq}`);
+  out.push('');
+  out.push(renderRows(buildRows(s, j)));
+  out.push('');
+  out.push(
+    'ratio S/J = SwarmMQ / JetStream (msgs/s: higher is better; latency, CPU, RSS, disk: lower is better)',
+  );
+  out.push(DURABILITY_NOTE);
+  console.log(out.join('\n'));
+  return { mode: 'full', env, config: cfg, best: { swarmmq: s.run, jetstream: j.run }, runs: all };
+}
+
+// ---------------------------------------------------------------- disk mode
+
+interface RecordKinds {
+  [prefix: string]: { count: number; keyBytes: number; valueBytes: number };
+}
+
+/** Counts a stopped SwarmMQ store's records by prefix byte. */
+async function storeRecords(storeDir: string): Promise<RecordKinds> {
+  const db = new Level<Buffer, Buffer>(storeDir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.open();
+  const kinds: RecordKinds = {};
+  try {
+    for await (const [k, v] of db.iterator()) {
+      const p = String.fromCharCode(k[0]!);
+      const e = (kinds[p] ??= { count: 0, keyBytes: 0, valueBytes: 0 });
+      e.count++;
+      e.keyBytes += k.length;
+      e.valueBytes += v.length;
+    }
+  } finally {
+    await db.close();
+  }
+  return kinds;
+}
+
+/** Random payloads from a pre-filled pool (128 random bytes each, never repeated within a run). */
+function randomPayloads(): (i: number) => Buffer {
+  let pool = randomBytes(PAYLOAD_BYTES * 8192);
+  let pos = 0;
+  return () => {
+    if (pos + PAYLOAD_BYTES > pool.length) {
+      pool = randomBytes(PAYLOAD_BYTES * 8192);
+      pos = 0;
+    }
+    const b = pool.subarray(pos, pos + PAYLOAD_BYTES);
+    pos += PAYLOAD_BYTES;
+    return b;
+  };
+}
+
+interface DiskResult {
+  system: Server['key'];
+  msgs: number;
+  errors: number;
+  firstError: string | undefined;
+  sendSeconds: number;
+  msgsPerSec: number;
+  rssKb: number;
+  live: DirSize;
+  stopped: DirSize;
+  exitCode: number | null;
+  /** Per message beyond the payload, after the graceful stop. */
+  overheadAllocated: number;
+  overheadApparent: number;
+  records?: RecordKinds;
+  reload?: { loadMs: number; startMs: number; rssKb: number };
+}
+
+/** SwarmMQ: 1M raw SENDs (assigned ids), window `diskWindow`. */
+async function swarmDisk(cfg: Config): Promise<DiskResult> {
+  const dir = newTempDir('swarmmq-durable-disk-');
+  const s = await startSwarm(dir);
+  // No CONNECT name: the node stores the name as each message's producer (D3.2).
+  const c = await DurableClient.connect(s.port, '127.0.0.1', null);
+  const make = randomPayloads();
+  const n = cfg.diskMsgs;
+  let sent = 0;
+  let ok = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const t0 = performance.now();
+  let progressAt = t0;
+  let wake: (() => void) | undefined;
+  c.onSendReply = (r) => {
+    if (r.ok) ok++;
+    else {
+      errors++;
+      firstError ??= r.error;
+    }
+    progressAt = performance.now();
+    wake?.();
+  };
+  let reported = 0;
+  while (ok + errors < n && !c.closed && !interrupted) {
+    while (sent < n && c.pendingSends < cfg.diskWindow) {
+      c.send('bench.disk', make(sent++)).catch(() => undefined);
+    }
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      setTimeout(resolve, 100);
+    });
+    const now = performance.now();
+    if (now - progressAt > STALL_MS || now - t0 > 20 * 60_000) {
+      firstError ??= `stalled after ${ok + errors} answers`;
+      break;
+    }
+    if (ok - reported >= 100_000) {
+      reported = ok;
+      console.error(`  SwarmMQ   ${fInt(ok)} stored, ${fInt((ok * 1000) / (now - t0))} msgs/s`);
+    }
+  }
+  const sendMs = performance.now() - t0;
+  const rssKb = procMemKb(s.child.pid).rssKb;
+  const live = dirSize(dir);
+  c.close();
+  const exitCode = await stopServer(s);
+  const stopped = dirSize(dir);
+  const records = await storeRecords(path.join(dir, 'store'));
+  // The next start: time to load the store back into memory, and the RSS it takes.
+  const t1 = performance.now();
+  const again = await startSwarm(dir);
+  const startMs = performance.now() - t1;
+  const loaded = again.logs.find((l) => l.includes('"durable store loaded"'));
+  const loadMs = loaded === undefined ? NaN : Number((JSON.parse(loaded) as { ms?: number }).ms);
+  await sleep(500);
+  const reload = { loadMs, startMs, rssKb: procMemKb(again.child.pid).rssKb };
+  await stopServer(again);
+  return {
+    system: 'swarmmq',
+    msgs: ok,
+    errors,
+    firstError,
+    sendSeconds: sendMs / 1000,
+    msgsPerSec: (ok * 1000) / sendMs,
+    rssKb,
+    live,
+    stopped,
+    exitCode,
+    overheadAllocated: stopped.allocated / ok - PAYLOAD_BYTES,
+    overheadApparent: stopped.apparent / ok - PAYLOAD_BYTES,
+    records,
+    reload,
+  };
+}
+
+async function jetStreamDisk(cfg: Config): Promise<DiskResult> {
+  const dir = newTempDir('jetstream-durable-disk-');
+  const s = await startJetStream(dir);
+  const d = await JetStreamDriver.open(s);
+  await d.prepare('bench.disk');
+  const make = randomPayloads();
+  const base = dirSize(dir);
+  const t0 = performance.now();
+  const r = await sendPhase(d, cfg.diskMsgs, cfg.diskWindow, make);
+  const sendMs = performance.now() - t0;
+  const rssKb = procMemKb(s.child.pid).rssKb;
+  const live = dirSize(dir);
+  await d.close();
+  const exitCode = await stopServer(s);
+  const stopped = dirSize(dir);
+  console.error(`  JetStream ${fInt(r.confirmed)} stored, ${fInt(r.msgsPerSec)} msgs/s`);
+  return {
+    system: 'jetstream',
+    msgs: r.confirmed,
+    errors: r.errors,
+    firstError: r.firstError,
+    sendSeconds: sendMs / 1000,
+    msgsPerSec: r.msgsPerSec,
+    rssKb,
+    live,
+    stopped,
+    exitCode,
+    overheadAllocated: (stopped.allocated - base.allocated) / r.confirmed - PAYLOAD_BYTES,
+    overheadApparent: (stopped.apparent - base.apparent) / r.confirmed - PAYLOAD_BYTES,
+  };
+}
+
+async function diskMode(cfg: Config, env: Record<string, string | number>): Promise<unknown> {
+  console.error(
+    `disk mode: ${fInt(cfg.diskMsgs)} msgs of ${PAYLOAD_BYTES} random bytes each, window ${cfg.diskWindow}`,
+  );
+  const s = await swarmDisk(cfg);
+  const j = await jetStreamDisk(cfg);
+  const out: string[] = [];
+  out.push('SwarmMQ durable benchmark: disk footprint');
+  out.push(
+    `  ${fInt(cfg.diskMsgs)} msgs of ${PAYLOAD_BYTES} random bytes, pipelined (window ${cfg.diskWindow}); ` +
+      'sizes after a graceful stop (SwarmMQ SIGTERM, nats-server SIGINT)',
+  );
+  out.push(
+    '  SwarmMQ: raw SEND, ids assigned by the node, no producer name; JetStream: js.publish to a file stream (limits retention)',
+  );
+  out.push(`  cpu: ${env.cpu}, ${env.cores} cores, ${env.memory}; ${env.os}`);
+  out.push(`  node ${env.node}; nats-server ${env.natsServer}; commit ${env.commit}; ${env.date}`);
+  out.push(`  SwarmMQ node: ${env.swarmmq}`);
+  out.push('');
+  const mib = (b: number): number => b / 2 ** 20;
+  const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '-');
+  out.push(
+    renderRows([
+      { metric: 'messages stored', s: s.msgs, j: j.msgs, fmt: fInt, ratio: false },
+      { metric: 'send errors', s: s.errors, j: j.errors, fmt: fInt, ratio: false },
+      { metric: 'send msgs/s', s: s.msgsPerSec, j: j.msgsPerSec, fmt: fInt, ratio: true },
+      {
+        metric: 'data dir while running, du (MiB)',
+        s: mib(s.live.allocated),
+        j: mib(j.live.allocated),
+        fmt: f1,
+        ratio: true,
+      },
+      {
+        metric: 'data dir after stop, du (MiB)',
+        s: mib(s.stopped.allocated),
+        j: mib(j.stopped.allocated),
+        fmt: f1,
+        ratio: true,
+      },
+      {
+        metric: 'data dir after stop, file sizes (MiB)',
+        s: mib(s.stopped.apparent),
+        j: mib(j.stopped.apparent),
+        fmt: f1,
+        ratio: true,
+      },
+      {
+        metric: 'bytes/msg beyond payload (du)',
+        s: s.overheadAllocated,
+        j: j.overheadAllocated,
+        fmt: f1,
+        ratio: true,
+      },
+      {
+        metric: 'bytes/msg beyond payload (file sizes)',
+        s: s.overheadApparent,
+        j: j.overheadApparent,
+        fmt: f1,
+        ratio: true,
+      },
+      { metric: 'server RSS with all stored (MiB)', s: s.rssKb, j: j.rssKb, fmt: fMiB, ratio: true },
+    ]),
+  );
+  if (s.records !== undefined) {
+    out.push('');
+    out.push(
+      'SwarmMQ store after the stop, by record kind (logical bytes; LevelDB adds its own framing, and compresses with snappy):',
+    );
+    for (const [p, e] of Object.entries(s.records).sort()) {
+      out.push(
+        `  ${p}: ${fInt(e.count)} records, key ${f1(e.keyBytes / e.count)} B + value ${f1(e.valueBytes / e.count)} B on average` +
+          (p === 'M' ? ` (value beyond payload: ${f1(e.valueBytes / e.count - PAYLOAD_BYTES)} B)` : ''),
+      );
+    }
+    const total = Object.values(s.records).reduce((a, e) => a + e.keyBytes + e.valueBytes, 0);
+    out.push(`  all records: ${f1(total / s.msgs - PAYLOAD_BYTES)} B per message beyond the payload`);
+  }
+  if (s.reload !== undefined) {
+    out.push(
+      `SwarmMQ restart with ${fInt(s.msgs)} stored: store loaded in ${fInt(s.reload.loadMs)} ms ` +
+        `(process start to "node started": ${fInt(s.reload.startMs)} ms), RSS after load ${fMiB(s.reload.rssKb)} MiB`,
+    );
+  }
+  out.push(`exit codes of the graceful stops: SwarmMQ ${s.exitCode}, nats-server ${j.exitCode}`);
+  if (s.firstError !== undefined) out.push(`WARNING SwarmMQ: ${s.firstError}`);
+  if (j.firstError !== undefined) out.push(`WARNING JetStream: ${j.firstError}`);
+  out.push(DURABILITY_NOTE);
+  console.log(out.join('\n'));
+  return { mode: 'disk', env, config: cfg, swarmmq: s, jetstream: j };
+}
+
+// ---------------------------------------------------------------- main
+
+function environment(): Record<string, string | number> {
+  const cpus = os.cpus();
+  const commit = tryExec('git', ['rev-parse', '--short', 'HEAD'], REPO_ROOT);
+  const srcDirty = tryExec('git', ['status', '--porcelain', '--', 'src'], REPO_ROOT);
+  const version = (pkg: string): string => {
+    try {
+      const file = path.join(REPO_ROOT, 'node_modules', pkg, 'package.json');
+      return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+    } catch {
+      return 'unknown';
+    }
+  };
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    natsServer: tryExec(NATS_SERVER, ['--version']).replace(/^nats-server:\s*/, ''),
+    natsClient: `@nats-io/transport-node ${version('@nats-io/transport-node')}, @nats-io/jetstream ${version('@nats-io/jetstream')}`,
+    swarmmq: SWARM_MAIN,
+    commit:
+      srcDirty !== '' && srcDirty !== 'unknown'
+        ? `${commit} + uncommitted src/ changes (diff sha1 ${createHash('sha1')
+            .update(tryExec('git', ['diff', 'HEAD', '--', 'src'], REPO_ROOT))
+            .digest('hex')
+            .slice(0, 10)})`
+        : commit,
+    date: new Date().toISOString(),
+  };
+}
+
+async function main(): Promise<void> {
+  const cfg = parseArgs(process.argv.slice(2));
+  const env = environment();
+  try {
+    const result = cfg.disk ? await diskMode(cfg, env) : await fullMode(cfg, env);
+    if (cfg.json !== undefined) {
+      writeFileSync(cfg.json, JSON.stringify(result, null, 2) + '\n');
+      console.error(`wrote ${cfg.json}`);
+    }
+  } finally {
+    await cleanup();
+  }
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  async (err: unknown) => {
+    console.error(`durable: ${(err as Error).stack ?? String(err)}`);
+    await cleanup();
+    process.exit(1);
+  },
+);
