@@ -96,11 +96,15 @@ async function openEngine(options: NodeOptions, ring: KeyRing, log: Logger): Pro
       log,
     );
   } catch (err) {
-    const e = err as NodeJS.ErrnoException & { cause?: { code?: string } };
-    const code = e.code ?? e.cause?.code ?? e.message;
+    // LevelDB's own reason (locked by another node, no space, corruption) is in the cause.
+    const e = err as NodeJS.ErrnoException & { cause?: { code?: string; message?: string } };
+    const why = [e.code, e.cause?.code, e.cause?.message ?? e.message]
+      .filter((x) => x !== undefined)
+      .join(': ');
+    const hint = e.cause?.code === 'LEVEL_LOCKED' ? '; is another node using this data dir?' : '';
     throw new StartupError(
       'DATA_DIR_UNUSABLE',
-      `cannot open the store in ${path.resolve(options.dataDir)} (${code})`,
+      `cannot open the store in ${path.resolve(options.dataDir)} (${why})${hint}`,
     );
   }
 }

@@ -59,6 +59,17 @@ test('an unusable data dir: exit 1 naming the directory', async (t) => {
   t.regex(p.stderr, /data dir .*not-a-dir is unusable/);
 });
 
+test('a data dir in use by another node: exit 1 saying so', async (t) => {
+  const dir = tempDir(t);
+  const first = runCli(t, ['start', '--port', '0', '--data-dir', dir]);
+  await first.waitForLog(started);
+  const second = runCli(t, ['start', '--port', '0', '--data-dir', dir]);
+  t.is(await second.exited, 1);
+  t.regex(second.stderr, /another node using this data dir/);
+  first.child.kill('SIGTERM');
+  t.is(await first.exited, 0);
+});
+
 test('a bad config file: exit 2 naming the key and the reason', async (t) => {
   const dir = tempDir(t);
   const cfg = path.join(dir, 'bad.yaml');
