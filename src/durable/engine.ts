@@ -15,10 +15,14 @@ import { IntegrityError, type KeyRing } from '../crypto/seal.js';
 import { DurableError, DurableErrorCode as C } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isValidPublishSubject } from '../subjects/subject.js';
-import { openMessage, sealedSize, sealMessage, type MessageMeta } from '../store/envelope.js';
+import { openMessage, readSchedule, sealedSize, sealMessage, type MessageMeta } from '../store/envelope.js';
 import {
   dedupKey,
   destinationKey,
+  parseMessageKey,
+  parseStateKey,
+  Prefix,
+  readU64,
   groupKey,
   messageKey,
   nodeKey,
@@ -26,7 +30,7 @@ import {
   stateKey,
   writeU64,
 } from '../store/keys.js';
-import { encodeState, Store } from '../store/store.js';
+import { decodeState, encodeState, Store } from '../store/store.js';
 import { Heap } from './heap.js';
 import { Destination, Group, type DestinationSettings, type StoredMsg, type Taken } from './model.js';
 
@@ -179,64 +183,66 @@ export class DurableEngine {
 
   // ---- loading ----------------------------------------------------------
 
+  /** Rebuilds memory from the store, one record kind at a time, streaming (S1.3). */
   private async load(): Promise<void> {
-    const snap = await this.store.load();
+    const store = this.store;
     const now = Date.now();
-    this.nextDestId = snap.nextIds.dest ?? 1;
-    this.nextGroupId = snap.nextIds.group ?? 1;
-    this.stats.quarantined = snap.quarantined;
-    for (const d of snap.destinations) {
-      const j = JSON.parse(d.json) as { id: number; settings: DestinationSettings };
-      const dest = new Destination(j.id, d.name, { ...this.settingsFor(d.name), ...j.settings }, 0);
-      this.dests.set(d.name, dest);
+    const persistedLastSeq = new Map<Destination, number>();
+    await store.scan(Prefix.Node, (k, v) => {
+      const name = k.toString('utf8', 1);
+      if (name === 'dest') this.nextDestId = Number(v.toString());
+      if (name === 'group') this.nextGroupId = Number(v.toString());
+    });
+    await store.scan(Prefix.Destination, (k, v) => {
+      const name = k.toString('utf8', 1); // as destinationKey wrote it
+      const j = JSON.parse(v.toString()) as { id: number; settings: DestinationSettings; lastSeq?: number };
+      const dest = new Destination(j.id, name, { ...this.settingsFor(name), ...j.settings }, 0);
+      this.dests.set(name, dest);
       this.byId.set(dest.id, dest);
-    }
+      persistedLastSeq.set(dest, j.lastSeq ?? 0);
+    });
     const groupsById = new Map<number, Group>();
-    for (const g of snap.groups) {
-      const dest = this.byId.get(g.destId);
-      if (dest === undefined) continue;
-      const j = JSON.parse(g.json) as { id: number; ackTimeoutMs: number; maxDeliveries: number };
-      const group = new Group(j.id, g.name, j.ackTimeoutMs, j.maxDeliveries);
-      dest.groups.set(g.name, group);
+    await store.scan(Prefix.Group, (k, v) => {
+      const dest = this.byId.get(k.readUInt32BE(1));
+      if (dest === undefined) return;
+      const j = JSON.parse(v.toString()) as { id: number; ackTimeoutMs: number; maxDeliveries: number };
+      const group = new Group(j.id, k.toString('utf8', 5), j.ackTimeoutMs, j.maxDeliveries);
+      dest.groups.set(group.name, group);
       groupsById.set(group.id, group);
-    }
-    for (const m of snap.messages) {
-      const dest = this.byId.get(m.destId);
-      if (dest === undefined) continue;
-      const msg: StoredMsg = {
-        seq: m.seq,
-        priority: m.priority,
-        size: m.size,
-        expiresAtMs: m.meta.expiresAtMs,
-        notBeforeMs: m.meta.notBeforeMs > now ? m.meta.notBeforeMs : 0,
-      };
-      dest.msgs.set(m.seq, msg);
-      dest.bytes += m.size;
-      if (m.seq > dest.lastSeq) dest.lastSeq = m.seq;
-    }
-    for (const s of snap.states) {
-      const group = groupsById.get(s.groupId);
-      const dest = this.byId.get(s.destId);
-      if (group === undefined || dest === undefined || !dest.msgs.has(s.seq)) continue;
-      if (s.state.deliveries > 0) group.deliveries.set(s.seq, s.state.deliveries);
-      if (s.state.done) group.done.add(s.seq);
-      else if (s.state.deadlineMs > 0) {
+    });
+    await store.scan(Prefix.Message, (k, v) => {
+      const { destId, priority, seq } = parseMessageKey(k);
+      const dest = this.byId.get(destId);
+      if (dest === undefined) return;
+      const { expiresAtMs, notBeforeMs } = readSchedule(v);
+      const size = k.length + v.length;
+      dest.msgs.set(seq, {
+        seq,
+        priority,
+        size,
+        expiresAtMs,
+        notBeforeMs: notBeforeMs > now ? notBeforeMs : 0,
+      });
+      dest.bytes += size;
+      if (seq > dest.lastSeq) dest.lastSeq = seq;
+    });
+    await store.scan(Prefix.State, (k, v) => {
+      const { destId, groupId, seq } = parseStateKey(k);
+      const group = groupsById.get(groupId);
+      const dest = this.byId.get(destId);
+      if (group === undefined || dest === undefined || !dest.msgs.has(seq)) return;
+      const st = decodeState(v);
+      if (st.deliveries > 0) group.deliveries.set(seq, st.deliveries);
+      if (st.done) group.done.add(seq);
+      else if (st.deadlineMs > 0) {
         // In flight when the node stopped: it comes back at its ack deadline (D4.6).
-        group.inflight.set(s.seq, { delivery: s.state.deliveries, deadlineMs: s.state.deadlineMs });
-        this.schedule({
-          dueMs: s.state.deadlineMs,
-          kind: 'deadline',
-          dest,
-          group,
-          seq: s.seq,
-          delivery: s.state.deliveries,
-        });
+        group.inflight.set(seq, { delivery: st.deliveries, deadlineMs: st.deadlineMs });
+        this.schedule({ dueMs: st.deadlineMs, kind: 'deadline', dest, group, seq, delivery: st.deliveries });
       }
-    }
+    });
     for (const dest of this.dests.values()) {
-      // Sequence numbers never go back, even when the newest messages were removed.
-      const j = snap.destinations.find((d) => d.name === dest.name);
-      const lastSeq = (JSON.parse(j!.json) as { lastSeq?: number }).lastSeq ?? 0;
+      // Sequence numbers never go back, even when the newest messages were removed (D3.3).
+      const lastSeq = persistedLastSeq.get(dest) ?? 0;
       if (lastSeq > dest.lastSeq) dest.lastSeq = lastSeq;
       for (const msg of dest.msgs.values()) {
         if (msg.expiresAtMs > 0)
@@ -250,13 +256,16 @@ export class DurableEngine {
         }
       }
     }
-    for (const e of snap.dedup) {
-      const dest = this.byId.get(e.destId);
-      if (dest === undefined) continue;
-      dest.dedup.set(e.id, { seq: e.seq, storedAtMs: e.storedAtMs });
-      dest.dedupOrder.push({ id: e.id, storedAtMs: e.storedAtMs });
-    }
+    await store.scan(Prefix.Dedup, (k, v) => {
+      const dest = this.byId.get(k.readUInt32BE(1));
+      if (dest === undefined) return;
+      const id = k.toString('utf8', 5);
+      const storedAtMs = v.readUIntBE(8, 6);
+      dest.dedup.set(id, { seq: readU64(v, 0), storedAtMs });
+      dest.dedupOrder.push({ id, storedAtMs });
+    });
     for (const dest of this.dests.values()) dest.dedupOrder.sort((a, b) => a.storedAtMs - b.storedAtMs);
+    this.stats.quarantined = await store.count(Prefix.Quarantine);
   }
 
   // ---- destinations -----------------------------------------------------

@@ -126,6 +126,26 @@ export function sealMessage(
   return out;
 }
 
+/**
+ * The two due times of a stored message, read from its clear header without
+ * decoding the rest (for loading at start). Unreadable headers give zeros;
+ * such a record fails its check when it is delivered and is set aside.
+ */
+export function readSchedule(value: Buffer): { expiresAtMs: number; notBeforeMs: number } {
+  if (value.length < 9 || value[0] !== VERSION) return { expiresAtMs: 0, notBeforeMs: 0 };
+  const flags = value[1]!;
+  let o = 9;
+  let expiresAtMs = 0;
+  let notBeforeMs = 0;
+  if (flags & F_EXPIRES) {
+    if (value.length < o + 6) return { expiresAtMs: 0, notBeforeMs: 0 };
+    expiresAtMs = value.readUIntBE(o, 6);
+    o += 6;
+  }
+  if (flags & F_NOT_BEFORE && value.length >= o + 6) notBeforeMs = value.readUIntBE(o, 6);
+  return { expiresAtMs, notBeforeMs };
+}
+
 /** Reads the clear metadata (no MAC check: use it for scheduling only, never to deliver). */
 export function readMeta(value: Buffer): MessageMeta {
   return parseHead(value).meta;
