@@ -147,7 +147,7 @@ export class ConfigError extends Error {
 export class StartupError extends Error {
   override readonly name = 'StartupError';
   constructor(
-    readonly code: 'PORT_IN_USE' | 'BIND_FAILED' | 'DATA_DIR_UNUSABLE',
+    readonly code: 'PORT_IN_USE' | 'BIND_FAILED' | 'DATA_DIR_UNUSABLE' | 'MASTER_KEY_MISMATCH',
     message: string,
   ) {
     super(message);

@@ -96,6 +96,7 @@ async function openEngine(options: NodeOptions, ring: KeyRing, log: Logger): Pro
       log,
     );
   } catch (err) {
+    if (err instanceof StartupError) throw err;
     // LevelDB's own reason (locked by another node, no space, corruption) is in the cause.
     const e = err as NodeJS.ErrnoException & { cause?: { code?: string; message?: string } };
     const why = [e.code, e.cause?.code, e.cause?.message ?? e.message]

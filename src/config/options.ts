@@ -534,6 +534,7 @@ function parseDestinationValue(
   }
   const n = kind === 'bytes' ? parseBytes(v) : parseDurationMs(v);
   if (typeof n === 'string') throw new ConfigError(where, n);
+  if (where.endsWith('.ack_timeout') && n < 10) throw new ConfigError(where, 'must be at least 10 ms');
   return n;
 }
 

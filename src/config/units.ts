@@ -30,9 +30,19 @@ export function parseBytes(v: unknown): number | string {
   return parseWithUnit(v, SIZE_UNITS, 'a size such as 1048576, 512KB or 1MB');
 }
 
-/** A duration in milliseconds, or an error text. */
+/**
+ * Longest duration anywhere (TTL, delay, timeouts): ten years. Deadlines are
+ * stored as 48-bit milliseconds, and an unbounded value from a client must
+ * not overflow them.
+ */
+export const MAX_DURATION_MS = 10 * 365 * 24 * 3600 * 1000;
+
+/** A duration in milliseconds (at most MAX_DURATION_MS), or an error text. */
 export function parseDurationMs(v: unknown): number | string {
-  return parseWithUnit(v, DURATION_UNITS, 'a duration such as 5000 (ms), 250ms, 5s or 2m');
+  const n = parseWithUnit(v, DURATION_UNITS, 'a duration such as 5000 (ms), 250ms, 5s or 2m');
+  if (typeof n === 'number' && n > MAX_DURATION_MS)
+    return `a duration must be at most ${MAX_DURATION_MS} ms (10 years)`;
+  return n;
 }
 
 function parseWithUnit(v: unknown, units: Record<string, number>, expected: string): number | string {

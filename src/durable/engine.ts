@@ -12,9 +12,10 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { IntegrityError, type KeyRing } from '../crypto/seal.js';
-import { DurableError, DurableErrorCode as C } from '../errors.js';
+import { DurableError, DurableErrorCode as C, StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isValidPublishSubject } from '../subjects/subject.js';
+import { MAX_DURATION_MS } from '../config/units.js';
 import { openMessage, readSchedule, sealedSize, sealMessage, type MessageMeta } from '../store/envelope.js';
 import {
   dedupKey,
@@ -32,7 +33,14 @@ import {
 } from '../store/keys.js';
 import { decodeState, encodeState, Store } from '../store/store.js';
 import { Heap } from './heap.js';
-import { Destination, Group, type DestinationSettings, type StoredMsg, type Taken } from './model.js';
+import {
+  Destination,
+  Group,
+  type DestinationSettings,
+  type InFlight,
+  type StoredMsg,
+  type Taken,
+} from './model.js';
 
 export interface EngineOptions {
   readonly dataDir: string;
@@ -112,6 +120,9 @@ type Event =
   | { dueMs: number; kind: 'release'; dest: Destination; seq: number }
   | { dueMs: number; kind: 'expire'; dest: Destination; seq: number };
 
+const KEY_CHECK_TEXT = Buffer.from('swarmmq/keycheck/v1');
+/** The longest delay setTimeout accepts. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const GROUP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_ID_BYTES = 128;
 /** A message key: prefix, destination id (4), inverted priority (1), seq (8) (STORAGE.md 2.3). */
@@ -163,7 +174,13 @@ export class DurableEngine {
         put(destinationKey(d.name), engine.destinationRecord(d));
       }
     };
-    await engine.load();
+    try {
+      await engine.load();
+      await engine.checkKey();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
     for (const d of opts.destinations) {
       // Config names are text; names from the wire are byte strings (latin1): use the wire form.
       const name = Buffer.from(d.name, 'utf8').toString('latin1');
@@ -236,7 +253,11 @@ export class DurableEngine {
       if (st.done) group.done.add(seq);
       else if (st.deadlineMs > 0) {
         // In flight when the node stopped: it comes back at its ack deadline (D4.6).
-        group.inflight.set(seq, { delivery: st.deliveries, deadlineMs: st.deadlineMs });
+        group.inflight.set(seq, {
+          delivery: st.deliveries,
+          deadlineMs: st.deadlineMs,
+          eventDueMs: st.deadlineMs,
+        });
         this.schedule({ dueMs: st.deadlineMs, kind: 'deadline', dest, group, seq, delivery: st.deliveries });
       }
     });
@@ -268,6 +289,26 @@ export class DurableEngine {
     this.stats.quarantined = await store.count(Prefix.Quarantine);
   }
 
+  /**
+   * S3.5: the store remembers a MAC of a constant under the master key it
+   * was written with; a node started with another key refuses to start
+   * instead of setting every stored message aside as tampered.
+   */
+  private async checkKey(): Promise<void> {
+    const key = nodeKey('keycheck');
+    const expected = this.ring.mac(KEY_CHECK_TEXT);
+    const stored = await this.store.db.get(key);
+    if (stored === undefined) {
+      this.store.writer.put(key, expected);
+      await this.store.writer.commit();
+    } else if (!stored.equals(expected)) {
+      throw new StartupError(
+        'MASTER_KEY_MISMATCH',
+        'the master key is not the one this store was written with (security.master_key / SWARMMQ_MASTER_KEY / <data_dir>/master.key)',
+      );
+    }
+  }
+
   // ---- destinations -----------------------------------------------------
 
   isDestination(name: string): boolean {
@@ -296,7 +337,8 @@ export class DurableEngine {
   ): Destination {
     const existing = this.dests.get(name);
     if (existing !== undefined) return existing;
-    checkDestinationName(name);
+    // A dead-letter name is a valid name plus ".DLQ": only its length can be over (D1.3).
+    if (!forDeadLetters) checkDestinationName(name);
     if (!forDeadLetters && this.dests.size >= this.opts.maxDestinations) {
       throw new DurableError(
         C.TooManyDestinations,
@@ -418,6 +460,14 @@ export class DurableEngine {
       }
     }
     const s = dest.settings;
+    for (const [what, v] of [
+      ['ttl', req.ttlMs],
+      ['delay', req.delayMs],
+    ] as const) {
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0 || v > MAX_DURATION_MS)) {
+        throw new DurableError(C.InvalidOption, `${what} must be 0-${MAX_DURATION_MS} ms`);
+      }
+    }
     const id = req.id ?? this.newId();
     const ttlMs = req.ttlMs ?? s.defaultTtlMs;
     const meta: MessageMeta = {
@@ -578,7 +628,7 @@ export class DurableEngine {
       const delivery = (g.deliveries.get(seq) ?? 0) + 1;
       g.deliveries.set(seq, delivery);
       const deadlineMs = now + g.ackTimeoutMs;
-      g.inflight.set(seq, { delivery, deadlineMs });
+      g.inflight.set(seq, { delivery, deadlineMs, eventDueMs: deadlineMs });
       this.store.writer.put(
         stateKey(dest.id, g.id, seq),
         encodeState({ deliveries: delivery, done: false, deadlineMs }),
@@ -657,14 +707,7 @@ export class DurableEngine {
         stateKey(dest.id, g.id, seq),
         encodeState({ deliveries: flight.delivery, done: false, deadlineMs: flight.deadlineMs }),
       );
-      this.schedule({
-        dueMs: flight.deadlineMs,
-        kind: 'nak',
-        dest,
-        group: g,
-        seq,
-        delivery: flight.delivery,
-      });
+      this.moveDeadline(dest, g, seq, flight);
     } else {
       g.inflight.delete(seq);
       this.requeue(dest, g, seq);
@@ -679,6 +722,13 @@ export class DurableEngine {
       stateKey(dest.id, g.id, seq),
       encodeState({ deliveries: flight.delivery, done: false, deadlineMs: flight.deadlineMs }),
     );
+    this.moveDeadline(dest, g, seq, flight);
+  }
+
+  /** Schedules an event for a moved deadline only when it is earlier than the live one (see InFlight). */
+  private moveDeadline(dest: Destination, g: Group, seq: number, flight: InFlight): void {
+    if (flight.deadlineMs >= flight.eventDueMs) return;
+    flight.eventDueMs = flight.deadlineMs;
     this.schedule({
       dueMs: flight.deadlineMs,
       kind: 'deadline',
@@ -700,7 +750,7 @@ export class DurableEngine {
     dest: Destination;
     g: Group;
     seq: number;
-    flight: { delivery: number; deadlineMs: number };
+    flight: InFlight;
   } {
     const m = /^(\d+)\/(\d+)\/([A-Za-z0-9_-]+)\/(.+)$/.exec(handle);
     const dest = m === null ? undefined : this.dests.get(m[4]!);
@@ -789,7 +839,7 @@ export class DurableEngine {
       done();
       return;
     }
-    if (g !== null) g.inflight.set(seq, { delivery: -1, deadlineMs: Infinity }); // held until copied
+    if (g !== null) g.inflight.set(seq, { delivery: -1, deadlineMs: Infinity, eventDueMs: Infinity }); // held until copied
     const key = messageKey(dest.id, msg.priority, seq);
     void (async () => {
       try {
@@ -817,14 +867,22 @@ export class DurableEngine {
         );
       } catch (err) {
         if (err instanceof IntegrityError) {
-          const value = await this.store.db.get(key);
-          if (value !== undefined) this.quarantine(dest, seq, key, value, err.message);
+          const value = await this.store.db.get(key).catch(() => undefined);
+          if (value !== undefined && !this.closed) this.quarantine(dest, seq, key, value, err.message);
           return;
         }
+        // Not lost: without "done" the message stays with the group and is delivered again.
+        const msg = dest.msgs.get(seq);
+        if (msg !== undefined) {
+          msg.leaving = false;
+          if (g !== null) {
+            g.inflight.delete(seq);
+            g.ready.push(msg.priority, seq);
+          }
+        }
         this.log.error({ destination: dest.name, seq, err: (err as Error).message }, 'dead-lettering failed');
-        done();
       }
-    })();
+    })().catch((err: unknown) => this.log.error({ err: String(err) }, 'dead-lettering failed'));
   }
 
   /** D8.3: a record that fails its integrity check is moved aside, counted and logged, never delivered. */
@@ -855,7 +913,8 @@ export class DurableEngine {
       return;
     }
     this.timerDueMs = next.dueMs;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, next.dueMs - Date.now()));
+    // setTimeout takes at most 2^31-1 ms (beyond, Node fires after 1 ms); fire() copes with waking early.
+    this.timer = setTimeout(() => this.fire(), Math.min(MAX_TIMER_MS, Math.max(0, next.dueMs - Date.now())));
     this.timer.unref();
   }
 
@@ -876,8 +935,16 @@ export class DurableEngine {
       case 'deadline':
       case 'nak': {
         const f = e.group.inflight.get(e.seq);
-        // Stale if settled, redelivered, or the deadline moved (in-progress).
-        if (f === undefined || f.delivery !== e.delivery || f.deadlineMs > now) return;
+        // Stale if settled or redelivered.
+        if (f === undefined || f.delivery !== e.delivery) return;
+        if (f.deadlineMs > now) {
+          // The deadline moved later (WIP, NAK delay): the live event follows it.
+          if (e.dueMs === f.eventDueMs) {
+            f.eventDueMs = f.deadlineMs;
+            this.schedule({ ...e, dueMs: f.deadlineMs });
+          }
+          return;
+        }
         e.group.inflight.delete(e.seq);
         this.requeue(dest, e.group, e.seq);
         return;

@@ -38,6 +38,13 @@ export interface StoredMsg {
 export interface InFlight {
   delivery: number;
   deadlineMs: number;
+  /**
+   * Due time of the earliest timer event this delivery has. One live event
+   * per delivery: a later deadline (WIP, a longer NAK delay) is handled by
+   * rescheduling when that event fires, so a client looping on WIP cannot
+   * grow the timer heap.
+   */
+  eventDueMs: number;
 }
 
 export class Group {

@@ -353,10 +353,21 @@ function parseNamed(
       if (v !== 'true' && v !== 'false')
         throw new DurableError(DurableErrorCode.InvalidOption, `${k} must be true or false`);
       out[k] = v === 'true';
-    } else out[k] = duration(v, k);
+    } else {
+      out[k] = duration(v, k);
+      if (k === 'ack_timeout' && (out[k] as number) < MIN_ACK_TIMEOUT_MS) {
+        throw new DurableError(
+          DurableErrorCode.InvalidOption,
+          `ack_timeout must be at least ${MIN_ACK_TIMEOUT_MS} ms`,
+        );
+      }
+    }
   }
   return out;
 }
+
+/** Shortest ack timeout: below it every delivery would time out before it reached the client. */
+const MIN_ACK_TIMEOUT_MS = 10;
 
 function duration(v: string, what: string): number {
   const n = parseDurationMs(v);
@@ -395,6 +406,17 @@ function pubAck(r: SendResult): string {
 
 /** The value of a `Nats-Msg-Id` header, if any (header names are case-insensitive). */
 export function msgIdHeader(headers: Buffer): string | undefined {
-  const m = /\r\nNats-Msg-Id:[ \t]*([^\r\n]*?)[ \t]*\r\n/i.exec(headers.toString('latin1'));
-  return m === null || m[1] === '' ? undefined : Buffer.from(m[1]!, 'latin1').toString('utf8');
+  // Line by line, no backtracking regex: header bytes come from any client (linear time).
+  const lines = headers.toString('latin1').split('\r\n');
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon !== 11 || line.slice(0, 11).toLowerCase() !== 'nats-msg-id') continue;
+    const value = line
+      .slice(12)
+      .replace(/^[ \t]+/, '')
+      .trimEnd();
+    return value === '' ? undefined : Buffer.from(value, 'latin1').toString('utf8');
+  }
+  return undefined;
 }

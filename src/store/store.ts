@@ -88,6 +88,7 @@ export class Store {
 
   async close(): Promise<void> {
     await this.writer.drain();
+    this.writer.closed = true;
     await this.db.close();
   }
 }

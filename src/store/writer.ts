@@ -84,22 +84,36 @@ export class BatchWriter {
     return last;
   }
 
+  /** Set once the store closes: later batches are refused instead of reaching a closed database. */
+  closed = false;
+
   private next(): void {
     if (this.writing) return;
     const p = this.queue.shift();
     if (p === undefined) return;
+    if (this.closed || this.db.status !== 'open') {
+      p.reject(new Error('store is closed'));
+      this.next();
+      return;
+    }
     this.writing = true;
     this.beforeWrite?.((key, value) => {
       p.ops.push({ type: 'put', key, value });
       p.bytes += key.length + value.length;
     });
     this.writingBytes = p.bytes;
-    const batch = this.db.batch();
-    for (const op of p.ops) {
-      if (op.type === 'put') batch.put(op.key, op.value!);
-      else batch.del(op.key);
+    let written: Promise<void>;
+    try {
+      const batch = this.db.batch();
+      for (const op of p.ops) {
+        if (op.type === 'put') batch.put(op.key, op.value!);
+        else batch.del(op.key);
+      }
+      written = batch.write({ sync: true });
+    } catch (err) {
+      written = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    batch.write({ sync: true }).then(
+    written.then(
       () => {
         this.bytesWritten += p.bytes;
         this.batches++;

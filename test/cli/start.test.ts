@@ -70,6 +70,24 @@ test('a data dir in use by another node: exit 1 saying so', async (t) => {
   t.is(await first.exited, 0);
 });
 
+test('another master key than the store was written with: exit 1 saying so (S3.5)', async (t) => {
+  const dir = tempDir(t);
+  const keyA = Buffer.alloc(32, 1).toString('base64');
+  const keyB = Buffer.alloc(32, 2).toString('base64');
+  const first = runCli(t, ['start', '--port', '0', '--data-dir', dir], { SWARMMQ_MASTER_KEY: keyA });
+  await first.waitForLog(started);
+  first.child.kill('SIGTERM');
+  t.is(await first.exited, 0);
+  const second = runCli(t, ['start', '--port', '0', '--data-dir', dir], { SWARMMQ_MASTER_KEY: keyB });
+  t.is(await second.exited, 1);
+  t.regex(second.stderr, /master key is not the one this store was written with/);
+  t.false(second.stderr.includes(keyB));
+  const again = runCli(t, ['start', '--port', '0', '--data-dir', dir], { SWARMMQ_MASTER_KEY: keyA });
+  await again.waitForLog(started);
+  again.child.kill('SIGTERM');
+  t.is(await again.exited, 0);
+});
+
 test('a bad config file: exit 2 naming the key and the reason', async (t) => {
   const dir = tempDir(t);
   const cfg = path.join(dir, 'bad.yaml');
