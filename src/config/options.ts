@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { isValidPublishSubject } from '../subjects/subject.js';
 import * as D from './defaults.js';
 import { parseBytes, parseDurationMs } from './units.js';
 
@@ -509,8 +510,17 @@ function parseDestinations(body: unknown): DestinationConfig[] {
         settings[d.key] = parseDestinationValue(d.kind, v, `${where}.${k}`);
       }
     }
-    if (typeof name !== 'string' || !/^[^\s*>]+$/.test(name) || name.split('.').some((t) => t === '')) {
-      throw new ConfigError(`${where}.name`, 'expected a subject without wildcards, e.g. orders.eu');
+    // DURABLE.md D1.1, checked here so that a bad name is a config error (exit 2).
+    if (
+      typeof name !== 'string' ||
+      /\s/.test(name) ||
+      !isValidPublishSubject(name) ||
+      Buffer.byteLength(name) > 255
+    ) {
+      throw new ConfigError(
+        `${where}.name`,
+        'expected a subject without wildcards of at most 255 bytes, e.g. orders.eu',
+      );
     }
     if (seen.has(name)) throw new ConfigError(`${where}.name`, `destination ${name} is listed twice`);
     seen.add(name);

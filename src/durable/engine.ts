@@ -16,6 +16,7 @@ import { DurableError, DurableErrorCode as C, StartupError } from '../errors.js'
 import type { Logger } from '../log.js';
 import { isValidPublishSubject } from '../subjects/subject.js';
 import { MAX_DURATION_MS } from '../config/units.js';
+import { MAX_PULL_BATCH } from '../config/defaults.js';
 import { openMessage, readSchedule, sealedSize, sealMessage, type MessageMeta } from '../store/envelope.js';
 import {
   dedupKey,
@@ -47,6 +48,8 @@ export interface EngineOptions {
   readonly maxDestinations: number;
   readonly maxDiskBytes: number;
   readonly dedupWindowMs: number;
+  /** Bytes one PULL may take (at least one message): its frames must fit the connection's pending limit (D4.7). */
+  readonly maxPullBytes: number;
   /** Settings of destinations created without their own. */
   readonly defaults: Omit<DestinationSettings, 'deadLetter'>;
   /** Destinations from the config file, created at open if missing. */
@@ -142,6 +145,7 @@ export class DurableEngine {
   private nextGroupId = 1;
   private readonly idPool = { buf: Buffer.alloc(0), pos: 0 };
   private closed = false;
+  private lastWriteError: unknown;
   private diskMeasured = 0;
   private writtenAtMeasure = 0;
   private readonly housekeeping: NodeJS.Timeout[] = [];
@@ -539,7 +543,11 @@ export class DurableEngine {
     try {
       await w.commit();
     } catch (err) {
-      this.log.error({ destination: dest.name, err: (err as Error).message }, 'store write failed');
+      // Every send of a failed batch lands here; the batch is logged once, by the first of them.
+      if (this.lastWriteError !== err) {
+        this.lastWriteError = err;
+        this.log.error({ destination: dest.name, err: (err as Error).message }, 'store write failed');
+      }
       throw new DurableError(C.StorageFailure, `message not stored: ${(err as Error).message}`);
     }
     const msg: StoredMsg = {
@@ -580,7 +588,7 @@ export class DurableEngine {
     if (dest === undefined)
       throw new DurableError(C.UnknownDestination, `unknown destination ${req.destination}`);
     const g = this.group(dest, req.group, req.ackTimeoutMs);
-    const max = Math.max(1, Math.min(req.max, 10_000));
+    const max = Math.max(1, Math.min(req.max, MAX_PULL_BATCH));
     let taken = this.take(dest, g, max);
     if (taken.length === 0 && req.waitMs > 0) {
       taken = await new Promise<Taken[]>((resolve) => {
@@ -607,7 +615,8 @@ export class DurableEngine {
   private take(dest: Destination, g: Group, max: number): Taken[] {
     const out: Taken[] = [];
     const now = Date.now();
-    while (out.length < max) {
+    let bytes = 0;
+    while (out.length < max && (out.length === 0 || bytes < this.opts.maxPullBytes)) {
       const next = g.ready.pop();
       if (next === undefined) break;
       const seq = next.seq;
@@ -637,6 +646,7 @@ export class DurableEngine {
       this.stats.delivered++;
       if (delivery > 1) this.stats.redelivered++;
       out.push({ seq, delivery });
+      bytes += msg.size;
     }
     return out;
   }
@@ -861,7 +871,8 @@ export class DurableEngine {
         await written;
         dest.deadLettered++;
         this.stats.deadLettered++;
-        this.log.info(
+        // Per message (counted in stats.deadLettered), so debug.
+        this.log.debug(
           { destination: dest.name, group: g?.name, seq, reason, deadLetter: target },
           'message dead-lettered',
         );

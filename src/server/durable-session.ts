@@ -33,6 +33,8 @@ export interface SessionConnection {
 
 /** Sends a connection may have waiting for their sync before it stops reading (D3.6). */
 const MAX_PENDING_SENDS = 1024;
+/** Payload bytes of a connection's sends awaiting their sync before it stops reading (D3.6). */
+const MAX_PENDING_SEND_BYTES = 8 * 1024 * 1024;
 /** Pulls a connection may have waiting at once (D4.7). */
 const MAX_WAITING_PULLS = 64;
 
@@ -43,6 +45,7 @@ interface Slot {
 export class DurableSession {
   private readonly replies: Slot[] = [];
   private pendingSends = 0;
+  private pendingSendBytes = 0;
   private paused = false;
   private waitingPulls = 0;
   private readonly abort = new AbortController();
@@ -70,17 +73,17 @@ export class DurableSession {
     try {
       req = { destination, payload, producer: this.conn.clientName, ...parseSendOptions(options) };
     } catch (err) {
-      slot.text = errLine(err);
+      slot.text = errLine(err, this.conn.log);
       this.flushReplies();
       return;
     }
-    this.track(this.engine.send(req)).then(
+    this.track(this.engine.send(req), payload.length + (req.headers?.length ?? 0)).then(
       (r) => {
         slot.text = `+STORED ${r.destination} ${r.seq} ${wireId(r.id)}${r.duplicate ? ' duplicate' : ''}\r\n`;
         this.flushReplies();
       },
       (err: unknown) => {
-        slot.text = errLine(err);
+        slot.text = errLine(err, this.conn.log);
         this.flushReplies();
       },
     );
@@ -100,7 +103,7 @@ export class DurableSession {
     if (!this.engine.isDestination(subject)) return false;
     const id = headers === undefined ? undefined : msgIdHeader(headers);
     const req: SendRequest = { destination: subject, id, headers, payload, producer: this.conn.clientName };
-    this.track(this.engine.send(req)).then(
+    this.track(this.engine.send(req), payload.length + (req.headers?.length ?? 0)).then(
       (r) => {
         if (reply !== undefined) this.conn.publishCore(reply, Buffer.from(pubAck(r)));
       },
@@ -157,7 +160,7 @@ export class DurableSession {
           return this.dests();
       }
     } catch (err) {
-      this.conn.writeUtf8(errLine(err));
+      this.conn.writeUtf8(errLine(err, this.conn.log));
     }
   }
 
@@ -204,7 +207,7 @@ export class DurableSession {
       },
       (err: unknown) => {
         this.waitingPulls--;
-        if (!this.conn.closed) this.conn.writeUtf8(errLine(err));
+        if (!this.conn.closed) this.conn.writeUtf8(errLine(err, this.conn.log));
       },
     );
   }
@@ -252,7 +255,7 @@ export class DurableSession {
         if (!this.conn.closed) this.conn.writeLatin1(`+${created ? 'CREATED' : 'EXISTS'} ${name}\r\n`);
       },
       (err: unknown) => {
-        if (!this.conn.closed) this.conn.writeUtf8(errLine(err));
+        if (!this.conn.closed) this.conn.writeUtf8(errLine(err, this.conn.log));
       },
     );
   }
@@ -270,16 +273,25 @@ export class DurableSession {
   }
 
   /** Counts a send until it settles, pausing input past the limit. */
-  private track<T>(p: Promise<T>): Promise<T> {
+  private track<T>(p: Promise<T>, bytes: number): Promise<T> {
     this.sendsSettled = Promise.allSettled([this.sendsSettled, p]);
     this.pendingSends++;
-    if (this.pendingSends >= MAX_PENDING_SENDS && !this.paused) {
+    this.pendingSendBytes += bytes;
+    if (
+      !this.paused &&
+      (this.pendingSends >= MAX_PENDING_SENDS || this.pendingSendBytes >= MAX_PENDING_SEND_BYTES)
+    ) {
       this.paused = true;
       this.conn.pauseInput();
     }
     const settle = (): void => {
       this.pendingSends--;
-      if (this.paused && this.pendingSends <= MAX_PENDING_SENDS / 2) {
+      this.pendingSendBytes -= bytes;
+      if (
+        this.paused &&
+        this.pendingSends <= MAX_PENDING_SENDS / 2 &&
+        this.pendingSendBytes <= MAX_PENDING_SEND_BYTES / 2
+      ) {
         this.paused = false;
         this.conn.resumeInput();
       }
@@ -387,8 +399,12 @@ function usageError(verb: DurableVerb | 'SEND'): DurableError {
   );
 }
 
-function errLine(err: unknown): string {
+function errLine(err: unknown, log?: Logger): string {
   if (err instanceof DurableError) return `-ERR '${err.message}'\r\n`;
+  log?.error(
+    { err: err instanceof Error ? (err.stack ?? err.message) : String(err) },
+    'internal error in a durable verb',
+  );
   return `-ERR 'internal error'\r\n`;
 }
 

@@ -114,6 +114,7 @@ test('destinations: names or mappings with settings', (t) => {
     yamlText: [
       'destinations:',
       '  - orders',
+      '  - a*b',
       '  - name: audit.log',
       '    ttl: 1h',
       '    max_msgs: 1000',
@@ -126,6 +127,7 @@ test('destinations: names or mappings with settings', (t) => {
   });
   t.deepEqual(o.destinations, [
     { name: 'orders', settings: {} },
+    { name: 'a*b', settings: {} },
     {
       name: 'audit.log',
       settings: {
@@ -144,6 +146,7 @@ const destinationRefusals: [string, string, string][] = [
   ['not a list', 'destinations: orders\n', 'destinations'],
   ['wildcard name', 'destinations:\n  - orders.*\n', 'destinations[0].name'],
   ['empty token', 'destinations:\n  - a..b\n', 'destinations[0].name'],
+  ['longer than 255 bytes', `destinations:\n  - ${'n'.repeat(256)}\n`, 'destinations[0].name'],
   ['unknown key', 'destinations:\n  - name: a\n    colour: red\n', 'destinations[0].colour'],
   ['bad ttl', 'destinations:\n  - name: a\n    ttl: soon\n', 'destinations[0].ttl'],
   ['listed twice', 'destinations:\n  - a\n  - name: a\n', 'destinations[1].name'],

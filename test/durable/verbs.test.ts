@@ -1632,3 +1632,22 @@ test('verbs are case-insensitive and LF-only lines work (CLIENT.md C1.1/C1.2)', 
   await c.expect(/^DEST q depth=0 /);
   t.pass();
 });
+
+test('D4.7 one PULL takes at most a quarter of max_pending in bytes, and always at least one message', async (t) => {
+  // max_pending 1 MiB: a pull stops once it holds 256 KiB.
+  const { port } = await startTestNode(t, { maxPendingBytes: 1024 * 1024 });
+  const c = await open(t, port);
+  const big = 'x'.repeat(100 * 1024);
+  for (let i = 0; i < 10; i++) await send(c, 'big', big);
+  const first = await pull(c, 'big', 'g', '10');
+  t.is(first.length, 3); // 100 KiB + overhead each: the third passes 256 KiB
+  const rest = await pull(c, 'big', 'g', '10');
+  t.is(rest.length, 3);
+  // A single message larger than the cap still comes, alone.
+  const { port: port2 } = await startTestNode(t, { maxPendingBytes: 64 * 1024 });
+  const d = await open(t, port2);
+  await send(d, 'huge', 'y'.repeat(40 * 1024));
+  await send(d, 'huge', 'z');
+  t.is((await pull(d, 'huge', 'g', '10')).length, 1);
+  t.is((await pull(d, 'huge', 'g', '10')).length, 1);
+});
