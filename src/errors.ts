@@ -129,7 +129,6 @@ export const protocolErrors = {
 export const closeTexts = {
   stale: 'Stale Connection',
   maxConnections: 'maximum connections exceeded',
-  slowConsumer: 'Slow Consumer',
 } as const;
 
 /** A configuration the node refuses; `key` names the offending option path. */

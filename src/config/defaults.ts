@@ -107,5 +107,9 @@ export const OUTBOUND_COPY_LIMIT_BYTES = 16 * 1024;
 /** Subjects whose match result the subject trie remembers. */
 export const SUBLIST_CACHE_ENTRIES = 4096;
 
-/** How long a shutdown may wait for connections to flush before it forces them. */
-export const SHUTDOWN_GRACE_MS = 5000;
+/**
+ * How long a closing connection may take to flush its last bytes (an -ERR,
+ * the rest of its queue) before its socket is destroyed: a peer that never
+ * reads would otherwise keep it open, and a shutdown waits for it.
+ */
+export const CLOSE_FLUSH_GRACE_MS = 2000;

@@ -12,7 +12,7 @@ import { HELP_TEXT } from '../protocol/help.js';
 import type { ClientOp, ParserSink } from '../protocol/ops.js';
 import { Parser } from '../protocol/parser.js';
 import { isValidPublishSubject, isValidSubscribeSubject } from '../subjects/subject.js';
-import { OUTBOUND_FLUSH_THRESHOLD_BYTES } from '../config/defaults.js';
+import { CLOSE_FLUSH_GRACE_MS, OUTBOUND_FLUSH_THRESHOLD_BYTES } from '../config/defaults.js';
 import { Outbound } from './outbound.js';
 import { Subscription, type Deliverer, type Router } from './router.js';
 import type { DurableEngine } from '../durable/engine.js';
@@ -114,9 +114,6 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       this.close(CloseReason.SocketError, undefined, false);
     });
     s.on('close', () => this.close(CloseReason.ClientClosed, undefined, false));
-    s.on('drain', () => {
-      // The kernel took what the socket held; nothing to do but keep the counts honest.
-    });
     this.writeRaw(this.host.infoLine(this));
     this.flush();
     const interval = this.host.options.pingIntervalMs;
@@ -439,7 +436,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       this.flush();
       s.end();
       // A peer that never reads would keep the socket forever.
-      setTimeout(() => s.destroy(), 2000).unref();
+      setTimeout(() => s.destroy(), CLOSE_FLUSH_GRACE_MS).unref();
     } else {
       this.outbound.clear();
       s.destroy();

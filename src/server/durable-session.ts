@@ -61,10 +61,6 @@ export class DurableSession {
     setMaxListeners(MAX_WAITING_PULLS + 1, this.abort.signal);
   }
 
-  isDestination(subject: string): boolean {
-    return this.engine.isDestination(subject);
-  }
-
   /** D3.1: SEND; the answer (+STORED or -ERR) is written in send order. */
   send(destination: string, options: readonly string[], payload: Buffer): void {
     const slot: Slot = { text: undefined };

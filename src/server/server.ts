@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { hostname } from 'node:os';
+import { CLOSE_FLUSH_GRACE_MS } from '../config/defaults.js';
 import type { NodeOptions } from '../config/options.js';
 import { CloseReason, closeTexts, StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -136,7 +137,7 @@ export class ClientServer implements ConnectionHost {
       socket.write(this.infoLine(conn));
       this.count(CloseReason.MaxConnectionsExceeded);
       socket.end(`-ERR '${closeTexts.maxConnections}'\r\n`);
-      setTimeout(() => socket.destroy(), 2000).unref();
+      setTimeout(() => socket.destroy(), CLOSE_FLUSH_GRACE_MS).unref();
       return;
     }
     this.connections.set(cid, conn);

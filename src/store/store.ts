@@ -6,7 +6,7 @@
 import { statSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Level } from 'level';
-import { prefixRange, nodeKey } from './keys.js';
+import { prefixRange } from './keys.js';
 import { BatchWriter } from './writer.js';
 
 export type Db = Level<Buffer, Buffer>;
@@ -67,10 +67,6 @@ export class Store {
     let n = 0;
     for await (const _k of this.db.keys(prefixRange(prefix))) n++;
     return n;
-  }
-
-  nodeCounter(name: string): Buffer {
-    return nodeKey(name);
   }
 
   /** Bytes the database files take on disk now. */
