@@ -170,6 +170,7 @@ export const DurableErrorCode = {
   DiskFull: 'DISK_FULL',
   StorageFailure: 'STORAGE_FAILURE',
   UnknownHandle: 'UNKNOWN_HANDLE',
+  TooManyGroups: 'TOO_MANY_GROUPS',
   Closed: 'CLOSED',
 } as const;
 export type DurableErrorCode = (typeof DurableErrorCode)[keyof typeof DurableErrorCode];

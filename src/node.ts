@@ -83,6 +83,7 @@ async function openEngine(options: NodeOptions, ring: KeyRing, log: Logger): Pro
         maxDiskBytes: options.maxDiskBytes,
         dedupWindowMs: options.dedupWindowMs,
         // A pull's frames go out in one burst: a quarter of the pending limit leaves room for the rest.
+        maxGroupsPerDestination: options.maxGroupsPerDestination,
         maxPullBytes: Math.max(1, Math.floor(options.maxPendingBytes / 4)),
         defaults: {
           defaultTtlMs: 0,

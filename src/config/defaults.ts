@@ -88,6 +88,12 @@ export const DEFAULT_MAX_MSGS_PER_DESTINATION = 1_000_000;
 /** Stored bytes (records on disk) per destination. */
 export const DEFAULT_MAX_BYTES_PER_DESTINATION = 1024 * 1024 * 1024;
 
+/**
+ * Consumer groups per destination: each group keeps every stored message
+ * until it acks it, and costs a ready queue as long as the backlog.
+ */
+export const DEFAULT_MAX_GROUPS_PER_DESTINATION = 64;
+
 /** Longest wait a PULL may ask for. */
 export const MAX_PULL_WAIT_MS = 5 * 60 * 1000;
 

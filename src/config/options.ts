@@ -63,6 +63,8 @@ export interface NodeOptions {
   readonly maxMsgsPerDestination: number;
   /** Default max stored bytes per destination. @default 1 GiB */
   readonly maxBytesPerDestination: number;
+  /** Consumer groups per destination. @default 64 */
+  readonly maxGroupsPerDestination: number;
   /** Destinations declared in the config file. */
   readonly destinations: readonly DestinationConfig[];
 }
@@ -297,6 +299,15 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     min: 1024,
     describe: 'default stored-bytes limit of a destination',
   },
+  {
+    key: 'maxGroupsPerDestination',
+    yaml: 'limits.max_groups_per_destination',
+    env: 'SWARMMQ_MAX_GROUPS_PER_DESTINATION',
+    flag: 'max-groups-per-destination',
+    kind: 'count',
+    min: 1,
+    describe: 'consumer groups per destination',
+  },
 ];
 
 export const DEFAULT_OPTIONS: NodeOptions = Object.freeze({
@@ -323,6 +334,7 @@ export const DEFAULT_OPTIONS: NodeOptions = Object.freeze({
   batchSize: D.DEFAULT_BATCH_SIZE,
   maxMsgsPerDestination: D.DEFAULT_MAX_MSGS_PER_DESTINATION,
   maxBytesPerDestination: D.DEFAULT_MAX_BYTES_PER_DESTINATION,
+  maxGroupsPerDestination: D.DEFAULT_MAX_GROUPS_PER_DESTINATION,
   destinations: Object.freeze([]),
 });
 

@@ -48,6 +48,8 @@ export interface EngineOptions {
   readonly maxDestinations: number;
   readonly maxDiskBytes: number;
   readonly dedupWindowMs: number;
+  /** Consumer groups per destination (D2.6). */
+  readonly maxGroupsPerDestination: number;
   /** Bytes one PULL may take (at least one message): its frames must fit the connection's pending limit (D4.7). */
   readonly maxPullBytes: number;
   /** Settings of destinations created without their own. */
@@ -382,6 +384,13 @@ export class DurableEngine {
   private group(dest: Destination, name: string, ackTimeoutMs?: number): Group {
     let g = dest.groups.get(name);
     if (g === undefined) {
+      if (dest.groups.size >= this.opts.maxGroupsPerDestination) {
+        // D2.6: each group holds every stored message until it acks it, so their number is bounded.
+        throw new DurableError(
+          C.TooManyGroups,
+          `maximum consumer groups reached for ${dest.name} (${this.opts.maxGroupsPerDestination}); DROP one first`,
+        );
+      }
       if (!GROUP_NAME.test(name)) {
         throw new DurableError(
           C.InvalidGroup,
@@ -404,6 +413,29 @@ export class DurableEngine {
       this.persistGroup(dest, g);
     }
     return g;
+  }
+
+  /**
+   * D7.3: deletes a group with its state; messages every remaining group is
+   * done with go too (none go when no group remains, D2.2).
+   */
+  dropGroup(destination: string, name: string): void {
+    const dest = this.dests.get(destination);
+    if (dest === undefined)
+      throw new DurableError(C.UnknownDestination, `unknown destination ${destination}`);
+    const g = dest.groups.get(name);
+    if (g === undefined)
+      throw new DurableError(C.InvalidGroup, `unknown group ${name.slice(0, 64)} of ${destination}`);
+    dest.groups.delete(name);
+    g.inflight.clear(); // its timer events find nothing and end
+    const w = this.store.writer;
+    w.del(groupKey(dest.id, name));
+    for (const seq of dest.msgs.keys()) w.del(stateKey(dest.id, g.id, seq));
+    for (const waiter of [...g.waiters]) waiter.resolve([]);
+    if (dest.groups.size > 0) {
+      for (const seq of [...dest.msgs.keys()]) if (dest.doneByAll(seq)) this.remove(dest, seq);
+    }
+    this.log.info({ destination, group: name }, 'consumer group dropped');
   }
 
   private persistGroup(dest: Destination, g: Group): void {

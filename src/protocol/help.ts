@@ -17,6 +17,7 @@ const LINES: readonly [string, string][] = [
   [usage.TERM, 'give up on it: it goes to the dead-letter destination'],
   [usage.CREATE, 'create a durable destination'],
   [usage.DESTS, 'list destinations with depth and consumer groups'],
+  [usage.DROP, 'delete a consumer group (its acks and deliveries)'],
 ];
 
 /** One help text, CRLF-terminated lines, each starting with '#'. */

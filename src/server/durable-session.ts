@@ -154,6 +154,12 @@ export class DurableSession {
           return this.create(args);
         case 'DESTS':
           return this.dests();
+        case 'DROP': {
+          // D7.3
+          if (args.length !== 2) throw usageError('DROP');
+          this.engine.dropGroup(args[0]!, args[1]!);
+          return this.conn.writeLatin1(`+DROPPED ${args[0]!} ${args[1]!}\r\n`);
+        }
       }
     } catch (err) {
       this.conn.writeUtf8(errLine(err, this.conn.log));

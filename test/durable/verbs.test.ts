@@ -1651,3 +1651,29 @@ test('D4.7 one PULL takes at most a quarter of max_pending in bytes, and always 
   t.is((await pull(d, 'huge', 'g', '10')).length, 1);
   t.is((await pull(d, 'huge', 'g', '10')).length, 1);
 });
+
+test('D2.6/D7.3 groups per destination are limited; DROP deletes one and frees what only it held', async (t) => {
+  const { node, port } = await startTestNode(t, { maxGroupsPerDestination: 2 });
+  const c = await open(t, port);
+  await send(c, 'q', 'one');
+  await send(c, 'q', 'two');
+  const [a1] = await pull(c, 'q', 'A', '1');
+  await pull(c, 'q', 'B', '10'); // B takes both and never acks
+  c.send('PULL q C 1\r\n');
+  t.regex(await expectErr(c), /^maximum consumer groups reached for q \(2\); DROP one first/);
+  // A acks one; B still holds it.
+  c.send(`ACK ${a1!.handle}\r\n`);
+  t.is((await dest(c, 'q')).depth, 2);
+  c.send('DROP q B\r\n');
+  await c.expect(/^\+DROPPED q B\r\n/);
+  // Only A is left: the message A acked goes, the other stays for A.
+  await waitDepth(node, 'q', 1);
+  t.is((await dest(c, 'q')).groups, 'A:1/0/0');
+  // B's handles are gone; a new group can be made again.
+  const [c1] = await pull(c, 'q', 'C', '1');
+  t.is(c1!.payload, 'two');
+  c.send('DROP q nosuch\r\n');
+  t.regex(await expectErr(c), /^unknown group nosuch of q/);
+  c.send('DROP q\r\n');
+  t.regex(await expectErr(c), /^Invalid DROP arguments, expected: DROP <destination> <group>/);
+});
