@@ -7,6 +7,15 @@ export {
   type NodeOptions,
   type OptionSources,
 } from './config/options.js';
-export { ConfigError, StartupError, ProtocolError, CloseReason, ProtocolErrorCode } from './errors.js';
+export {
+  ConfigError,
+  StartupError,
+  ProtocolError,
+  CloseReason,
+  ProtocolErrorCode,
+  DurableError,
+  DurableErrorCode,
+} from './errors.js';
+export { IntegrityError } from './crypto/seal.js';
 export { createLogger, type Logger } from './log.js';
 export { VERSION } from './version.js';

@@ -126,6 +126,8 @@ type Event =
   | { dueMs: number; kind: 'expire'; dest: Destination; seq: number };
 
 const KEY_CHECK_TEXT = Buffer.from('swarmmq/keycheck/v1');
+/** Stale ready-queue entries tolerated beyond twice the live messages before a rebuild. */
+const STALE_READY_SLACK = 1024;
 /** The longest delay setTimeout accepts. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const GROUP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -607,7 +609,23 @@ export class DurableEngine {
     msg.notBeforeMs = 0;
     for (const g of dest.groups.values()) {
       g.ready.push(msg.priority, msg.seq);
+      if (g.ready.size > 2 * dest.msgs.size + STALE_READY_SLACK) this.compactReady(dest, g);
       this.serveWaiters(dest, g);
+    }
+  }
+
+  /**
+   * Rebuilds a group's ready queue from the stored messages. Removed and
+   * expired messages leave stale entries in the queues of groups that do not
+   * pull; rebuilding once they outnumber the live ones keeps memory bounded
+   * by the backlog, at an amortised cost per message.
+   */
+  private compactReady(dest: Destination, g: Group): void {
+    g.ready.clear();
+    for (const m of dest.msgs.values()) {
+      if (m.notBeforeMs === 0 && m.leaving !== true && !g.done.has(m.seq) && !g.inflight.has(m.seq)) {
+        g.ready.push(m.priority, m.seq);
+      }
     }
   }
 

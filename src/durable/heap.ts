@@ -59,6 +59,12 @@ export class ReadyQueue {
     for (let p = 0; p <= 10; p++) this.heaps.push(new Heap<number>((a, b) => a < b));
   }
 
+  /** Empties the queue (before it is rebuilt without its stale entries). */
+  clear(): void {
+    for (let p = 0; p <= 10; p++) this.heaps[p] = new Heap<number>((a, b) => a < b);
+    this.count = 0;
+  }
+
   /** Entries queued, stale ones included. */
   get size(): number {
     return this.count;

@@ -1677,3 +1677,23 @@ test('D2.6/D7.3 groups per destination are limited; DROP deletes one and frees w
   c.send('DROP q\r\n');
   t.regex(await expectErr(c), /^Invalid DROP arguments, expected: DROP <destination> <group>/);
 });
+
+test('a group that never pulls does not keep stale queue entries for removed messages without bound', async (t) => {
+  const { node, port } = await startTestNode(t);
+  const c = await open(t, port);
+  await send(c, 'q', 'first');
+  await pull(c, 'q', 'idle', '1'); // creates the group, which then never pulls again
+  await pull(c, 'q', 'busy', '1');
+  // 3000 messages pass through: busy acks them; idle never looks; each expires.
+  let frames = '';
+  for (let i = 0; i < 3000; i++) frames += sendFrame('q', `m${i}`, 'ttl=1');
+  c.send(frames);
+  for (let i = 0; i < 3000; i++) await expectStored(c);
+  await waitFor(() => node.durable.list()[0]!.depth <= 1, 'the messages to expire', 20_000);
+  // Only the idle group's queue could hold stale entries; it is rebuilt past 2 x live + 1024.
+  const engine = node.durable as unknown as {
+    dests: Map<string, { groups: Map<string, { ready: { size: number } }> }>;
+  };
+  const idle = engine.dests.get('q')!.groups.get('idle')!;
+  t.true(idle.ready.size <= 2 * 1 + 1024 + 1, `idle ready queue holds ${idle.ready.size}`);
+});
