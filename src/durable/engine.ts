@@ -14,17 +14,12 @@ import path from 'node:path';
 import { IntegrityError, type KeyRing } from '../crypto/seal.js';
 import { DurableError, DurableErrorCode as C, StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isValidPublishSubject } from '../subjects/subject.js';
 import { MAX_DURATION_MS } from '../config/units.js';
 import { MAX_PULL_BATCH } from '../config/defaults.js';
-import { openMessage, readSchedule, sealedSize, sealMessage, type MessageMeta } from '../store/envelope.js';
+import { openMessage, sealedSize, sealMessage, type MessageMeta } from '../store/envelope.js';
 import {
   dedupKey,
   destinationKey,
-  parseMessageKey,
-  parseStateKey,
-  Prefix,
-  readU64,
   groupKey,
   messageKey,
   nodeKey,
@@ -32,8 +27,19 @@ import {
   stateKey,
   writeU64,
 } from '../store/keys.js';
-import { decodeState, encodeState, Store } from '../store/store.js';
-import { Heap } from './heap.js';
+import { encodeState, Store } from '../store/store.js';
+import { Scheduler } from './scheduler.js';
+import { loadState } from './load.js';
+import type {
+  Delivery,
+  DestinationInfo,
+  EngineOptions,
+  EngineStats,
+  PullRequest,
+  SendRequest,
+  SendResult,
+} from './types.js';
+import { checkDestinationName, DEAD_LETTER_HEADER, withHeader } from './names.js';
 import {
   Destination,
   Group,
@@ -41,95 +47,23 @@ import {
   type InFlight,
   type StoredMsg,
   type Taken,
+  type TimerEvent,
 } from './model.js';
 
-export interface EngineOptions {
-  readonly dataDir: string;
-  readonly maxDestinations: number;
-  readonly maxDiskBytes: number;
-  readonly dedupWindowMs: number;
-  /** Consumer groups per destination (D2.6). */
-  readonly maxGroupsPerDestination: number;
-  /** Bytes one PULL may take (at least one message): its frames must fit the connection's pending limit (D4.7). */
-  readonly maxPullBytes: number;
-  /** Settings of destinations created without their own. */
-  readonly defaults: Omit<DestinationSettings, 'deadLetter'>;
-  /** Destinations from the config file, created at open if missing. */
-  readonly destinations: readonly { name: string; settings: Partial<DestinationSettings> }[];
-}
-
-export interface SendRequest {
-  destination: string;
-  id?: string | undefined;
-  priority?: number | undefined;
-  ttlMs?: number | undefined;
-  delayMs?: number | undefined;
-  producer?: string | undefined;
-  headers?: Buffer | undefined;
-  payload: Buffer;
-}
-
-export interface SendResult {
-  destination: string;
-  seq: number;
-  id: string;
-  duplicate: boolean;
-}
-
-export interface PullRequest {
-  destination: string;
-  group: string;
-  max: number;
-  waitMs: number;
-  /** Sets the group's ack timeout (kept for later pulls). */
-  ackTimeoutMs?: number | undefined;
-  signal?: AbortSignal | undefined;
-}
-
-export interface Delivery {
-  destination: string;
-  handle: string;
-  seq: number;
-  id: string;
-  priority: number;
-  deliveries: number;
-  timestampMs: number;
-  producer: string | undefined;
-  headers: Buffer | undefined;
-  payload: Buffer;
-}
-
-export interface DestinationInfo {
-  name: string;
-  depth: number;
-  bytes: number;
-  lastSeq: number;
-  deadLetter: string | undefined;
-  groups: { name: string; pending: number; inFlight: number; acked: number }[];
-}
-
-export interface EngineStats {
-  stored: number;
-  duplicates: number;
-  delivered: number;
-  redelivered: number;
-  acked: number;
-  expired: number;
-  deadLettered: number;
-  quarantined: number;
-}
-
-type Event =
-  | { dueMs: number; kind: 'deadline'; dest: Destination; group: Group; seq: number; delivery: number }
-  | { dueMs: number; kind: 'nak'; dest: Destination; group: Group; seq: number; delivery: number }
-  | { dueMs: number; kind: 'release'; dest: Destination; seq: number }
-  | { dueMs: number; kind: 'expire'; dest: Destination; seq: number };
+export { checkDestinationName, DEAD_LETTER_HEADER } from './names.js';
+export type {
+  EngineOptions,
+  SendRequest,
+  SendResult,
+  PullRequest,
+  Delivery,
+  DestinationInfo,
+  EngineStats,
+} from './types.js';
 
 const KEY_CHECK_TEXT = Buffer.from('swarmmq/keycheck/v1');
 /** Stale ready-queue entries tolerated beyond twice the live messages before a rebuild. */
 const STALE_READY_SLACK = 1024;
-/** The longest delay setTimeout accepts. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const GROUP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_ID_BYTES = 128;
 /** A message key: prefix, destination id (4), inverted priority (1), seq (8) (STORAGE.md 2.3). */
@@ -140,11 +74,10 @@ const DEDUP_PRUNE_INTERVAL_MS = 1000;
 const DISK_MEASURE_INTERVAL_MS = 1000;
 
 export class DurableEngine {
-  private readonly dests = new Map<string, Destination>();
-  private readonly byId = new Map<number, Destination>();
-  private readonly events = new Heap<Event>((a, b) => a.dueMs < b.dueMs);
-  private timer: NodeJS.Timeout | undefined;
-  private timerDueMs = Infinity;
+  readonly dests = new Map<string, Destination>();
+  readonly byId = new Map<number, Destination>();
+  /** Ack deadlines, NAK delays, delayed releases and expiries: one timer for all (Scheduler). */
+  private readonly timers = new Scheduler<TimerEvent>((e, now) => this.handle(e, now));
   private nextDestId = 1;
   private nextGroupId = 1;
   private readonly idPool = { buf: Buffer.alloc(0), pos: 0 };
@@ -208,93 +141,12 @@ export class DurableEngine {
 
   // ---- loading ----------------------------------------------------------
 
-  /** Rebuilds memory from the store, one record kind at a time, streaming (S1.3). */
+  /** Rebuilds memory from the store (load.ts). */
   private async load(): Promise<void> {
-    const store = this.store;
-    const now = Date.now();
-    const persistedLastSeq = new Map<Destination, number>();
-    await store.scan(Prefix.Node, (k, v) => {
-      const name = k.toString('utf8', 1);
-      if (name === 'dest') this.nextDestId = Number(v.toString());
-      if (name === 'group') this.nextGroupId = Number(v.toString());
-    });
-    await store.scan(Prefix.Destination, (k, v) => {
-      const name = k.toString('utf8', 1); // as destinationKey wrote it
-      const j = JSON.parse(v.toString()) as { id: number; settings: DestinationSettings; lastSeq?: number };
-      const dest = new Destination(j.id, name, { ...this.settingsFor(name), ...j.settings }, 0);
-      this.dests.set(name, dest);
-      this.byId.set(dest.id, dest);
-      persistedLastSeq.set(dest, j.lastSeq ?? 0);
-    });
-    const groupsById = new Map<number, Group>();
-    await store.scan(Prefix.Group, (k, v) => {
-      const dest = this.byId.get(k.readUInt32BE(1));
-      if (dest === undefined) return;
-      const j = JSON.parse(v.toString()) as { id: number; ackTimeoutMs: number; maxDeliveries: number };
-      const group = new Group(j.id, k.toString('utf8', 5), j.ackTimeoutMs, j.maxDeliveries);
-      dest.groups.set(group.name, group);
-      groupsById.set(group.id, group);
-    });
-    await store.scan(Prefix.Message, (k, v) => {
-      const { destId, priority, seq } = parseMessageKey(k);
-      const dest = this.byId.get(destId);
-      if (dest === undefined) return;
-      const { expiresAtMs, notBeforeMs } = readSchedule(v);
-      const size = k.length + v.length;
-      dest.msgs.set(seq, {
-        seq,
-        priority,
-        size,
-        expiresAtMs,
-        notBeforeMs: notBeforeMs > now ? notBeforeMs : 0,
-      });
-      dest.bytes += size;
-      if (seq > dest.lastSeq) dest.lastSeq = seq;
-    });
-    await store.scan(Prefix.State, (k, v) => {
-      const { destId, groupId, seq } = parseStateKey(k);
-      const group = groupsById.get(groupId);
-      const dest = this.byId.get(destId);
-      if (group === undefined || dest === undefined || !dest.msgs.has(seq)) return;
-      const st = decodeState(v);
-      if (st.deliveries > 0) group.deliveries.set(seq, st.deliveries);
-      if (st.done) group.done.add(seq);
-      else if (st.deadlineMs > 0) {
-        // In flight when the node stopped: it comes back at its ack deadline (D4.6).
-        group.inflight.set(seq, {
-          delivery: st.deliveries,
-          deadlineMs: st.deadlineMs,
-          eventDueMs: st.deadlineMs,
-        });
-        this.schedule({ dueMs: st.deadlineMs, kind: 'deadline', dest, group, seq, delivery: st.deliveries });
-      }
-    });
-    for (const dest of this.dests.values()) {
-      // Sequence numbers never go back, even when the newest messages were removed (D3.3).
-      const lastSeq = persistedLastSeq.get(dest) ?? 0;
-      if (lastSeq > dest.lastSeq) dest.lastSeq = lastSeq;
-      for (const msg of dest.msgs.values()) {
-        if (msg.expiresAtMs > 0)
-          this.schedule({ dueMs: msg.expiresAtMs, kind: 'expire', dest, seq: msg.seq });
-        if (msg.notBeforeMs > 0) {
-          this.schedule({ dueMs: msg.notBeforeMs, kind: 'release', dest, seq: msg.seq });
-          continue;
-        }
-        for (const g of dest.groups.values()) {
-          if (!g.done.has(msg.seq) && !g.inflight.has(msg.seq)) g.ready.push(msg.priority, msg.seq);
-        }
-      }
-    }
-    await store.scan(Prefix.Dedup, (k, v) => {
-      const dest = this.byId.get(k.readUInt32BE(1));
-      if (dest === undefined) return;
-      const id = k.toString('utf8', 5);
-      const storedAtMs = v.readUIntBE(8, 6);
-      dest.dedup.set(id, { seq: readU64(v, 0), storedAtMs });
-      dest.dedupOrder.push({ id, storedAtMs });
-    });
-    for (const dest of this.dests.values()) dest.dedupOrder.sort((a, b) => a.storedAtMs - b.storedAtMs);
-    this.stats.quarantined = await store.count(Prefix.Quarantine);
+    const out = await loadState(this.store, this);
+    this.nextDestId = out.nextDestId;
+    this.nextGroupId = out.nextGroupId;
+    this.stats.quarantined = out.quarantined;
   }
 
   /**
@@ -323,7 +175,7 @@ export class DurableEngine {
     return this.dests.has(name);
   }
 
-  private settingsFor(name: string): DestinationSettings {
+  settingsFor(name: string): DestinationSettings {
     const isDlq = name.endsWith('.DLQ');
     return {
       ...this.opts.defaults,
@@ -959,38 +811,11 @@ export class DurableEngine {
 
   // ---- timers -------------------------------------------------------------
 
-  private schedule(e: Event): void {
-    this.events.push(e);
-    if (e.dueMs < this.timerDueMs) this.arm();
+  schedule(e: TimerEvent): void {
+    this.timers.schedule(e);
   }
 
-  private arm(): void {
-    if (this.closed) return;
-    const next = this.events.peek();
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    if (next === undefined) {
-      this.timer = undefined;
-      this.timerDueMs = Infinity;
-      return;
-    }
-    this.timerDueMs = next.dueMs;
-    // setTimeout takes at most 2^31-1 ms (beyond, Node fires after 1 ms); fire() copes with waking early.
-    this.timer = setTimeout(() => this.fire(), Math.min(MAX_TIMER_MS, Math.max(0, next.dueMs - Date.now())));
-    this.timer.unref();
-  }
-
-  private fire(): void {
-    this.timer = undefined;
-    this.timerDueMs = Infinity;
-    const now = Date.now();
-    for (let e = this.events.peek(); e !== undefined && e.dueMs <= now; e = this.events.peek()) {
-      this.events.pop();
-      this.handle(e, now);
-    }
-    this.arm();
-  }
-
-  private handle(e: Event, now: number): void {
+  private handle(e: TimerEvent, now: number): void {
     const dest = e.dest;
     switch (e.kind) {
       case 'deadline':
@@ -1075,7 +900,7 @@ export class DurableEngine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timers.close();
     for (const t of this.housekeeping) clearInterval(t);
     for (const dest of this.dests.values()) {
       this.persistDestination(dest);
@@ -1087,31 +912,5 @@ export class DurableEngine {
   /** For tests: the store underneath. */
   get db(): Store['db'] {
     return this.store.db;
-  }
-}
-
-/** D6.1: the header a dead-letter copy carries, naming where it came from and why. */
-export const DEAD_LETTER_HEADER = 'SwarmMQ-Dead-Letter';
-
-/** Adds one header line to a NATS/1.0 header block (or makes one). */
-function withHeader(headers: Buffer | undefined, name: string, value: string): Buffer {
-  const line = Buffer.from(`${name}: ${value.replace(/[\r\n]/g, ' ')}\r\n`, 'latin1');
-  if (headers === undefined || headers.length === 0) {
-    return Buffer.concat([Buffer.from('NATS/1.0\r\n'), line, Buffer.from('\r\n')]);
-  }
-  const firstLineEnd = headers.indexOf('\r\n');
-  if (firstLineEnd < 0) return Buffer.concat([headers, Buffer.from('\r\n'), line, Buffer.from('\r\n')]);
-  return Buffer.concat([headers.subarray(0, firstLineEnd + 2), line, headers.subarray(firstLineEnd + 2)]);
-}
-
-/** D1.1: a destination name is a valid subject without wildcards. */
-export function checkDestinationName(name: string): void {
-  // Names are byte strings (latin1, as the parser gives them): only ASCII
-  // whitespace is whitespace here (\s would refuse 0xa0, a byte of UTF-8 letters such as 'à').
-  if (!isValidPublishSubject(name) || /[ \t\n\v\f\r]/.test(name) || Buffer.byteLength(name, 'latin1') > 255) {
-    throw new DurableError(
-      C.InvalidDestination,
-      `invalid destination name "${name.slice(0, 64)}" (a subject without wildcards)`,
-    );
   }
 }

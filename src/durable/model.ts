@@ -107,3 +107,10 @@ export class Destination {
     return true;
   }
 }
+
+/** A due time the engine's scheduler keeps (the handler checks whether it is still current). */
+export type TimerEvent =
+  | { dueMs: number; kind: 'deadline'; dest: Destination; group: Group; seq: number; delivery: number }
+  | { dueMs: number; kind: 'nak'; dest: Destination; group: Group; seq: number; delivery: number }
+  | { dueMs: number; kind: 'release'; dest: Destination; seq: number }
+  | { dueMs: number; kind: 'expire'; dest: Destination; seq: number };
