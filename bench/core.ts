@@ -33,15 +33,28 @@
  *
  * Every loop is bounded in count and time; only loopback is used.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import {
+  type Child,
+  Cleanup,
+  CpuMeter,
+  type CpuUse,
+  machineInfo,
+  packageVersion,
+  percentiles,
+  procMemKb,
+  quiet,
+  REPO_ROOT,
+  sleep,
+  spawnNatsServer,
+  spawnSwarm,
+  tryExec,
+  withTimeout,
+} from './lib.js';
 
 // ---------------------------------------------------------------- options
 
@@ -62,8 +75,6 @@ const REQUEST_TIMEOUT_MS = 5_000;
 const MAX_REQUEST_ERRORS = 10;
 /** Other processes using more than this (% of one core) during a run mark it disturbed. */
 const DISTURBED_PCT = 25;
-/** --wait-quiet: the machine counts as quiet below this (% of one core, over 1 s). */
-const QUIET_PCT = 10;
 /** --wait-quiet: tries per run while runs come out disturbed. */
 const MAX_ATTEMPTS = 3;
 /** Pause between runs so the previous run's sockets and garbage settle. */
@@ -152,27 +163,6 @@ function usage(err?: string): never {
 
 // ---------------------------------------------------------------- helpers
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Nearest-rank percentile of the first `n` samples (sorts a copy). */
-function percentiles(samples: Float64Array, n: number, ps: readonly number[]): number[] {
-  if (n === 0) return ps.map(() => NaN);
-  const sorted = samples.slice(0, n).sort();
-  return ps.map((p) => sorted[Math.min(n - 1, Math.max(0, Math.ceil(p * n) - 1))]!);
-}
-
 function maxOf(samples: Float64Array, n: number): number {
   let m = n === 0 ? NaN : -Infinity;
   for (let i = 0; i < n; i++) if (samples[i]! > m) m = samples[i]!;
@@ -195,241 +185,13 @@ async function waitFor(done: () => boolean, progress: () => number, deadline: nu
   }
 }
 
-const CLK_TCK = 100;
-
-/** Waits up to `maxMs` for a second in which the whole machine is nearly idle. */
-async function waitQuiet(maxMs: number): Promise<boolean> {
-  const deadline = performance.now() + maxMs;
-  while (performance.now() < deadline) {
-    const busy0 = machineBusyMs();
-    const t0 = performance.now();
-    await sleep(1000);
-    const pct = ((machineBusyMs() - busy0) / (performance.now() - t0)) * 100;
-    if (!(pct >= QUIET_PCT)) return true; // NaN (no /proc) counts as quiet
-  }
-  return false;
-}
-
-/** utime + stime of a process, in ms; NaN if it cannot be read. */
-function procCpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-/** VmRSS and VmHWM of a process in KiB (NaN if unreadable). */
-function procMemKb(pid: number): { rssKb: number; hwmKb: number } {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-    const get = (k: string): number => {
-      const m = new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status);
-      return m === null ? NaN : Number(m[1]);
-    };
-    return { rssKb: get('VmRSS'), hwmKb: get('VmHWM') };
-  } catch {
-    return { rssKb: NaN, hwmKb: NaN };
-  }
-}
-
-interface CpuUse {
-  /** Server process CPU time (user + system) over the window; 10 ms resolution. */
-  serverCpuMs: number;
-  /** The same in % of one core over the wall time of the window. */
-  serverCpuPct: number;
-  /** This process (publisher and subscriber) in % of one core. */
-  clientCpuPct: number;
-  /**
-   * Everything else on the machine (other processes, steal) in % of one
-   * core: a run with much of it was disturbed. Tick resolution, so +-10%.
-   */
-  backgroundCpuPct: number;
-}
-
-/** CPU use of this process and of the server over a measured window. */
-class CpuMeter {
-  private readonly t0 = performance.now();
-  private readonly self0 = process.cpuUsage();
-  private readonly srv0: number;
-  private readonly machine0 = machineBusyMs();
-  constructor(private readonly pid: number) {
-    this.srv0 = procCpuMs(pid);
-  }
-  stop(): CpuUse {
-    const wall = performance.now() - this.t0;
-    const self = process.cpuUsage(this.self0);
-    const serverCpuMs = procCpuMs(this.pid) - this.srv0;
-    const clientCpuMs = (self.user + self.system) / 1000;
-    const otherMs = machineBusyMs() - this.machine0 - serverCpuMs - clientCpuMs;
-    return {
-      serverCpuMs,
-      serverCpuPct: (serverCpuMs / wall) * 100,
-      clientCpuPct: (clientCpuMs / wall) * 100,
-      backgroundCpuPct: Math.max(0, (otherMs / wall) * 100),
-    };
-  }
-}
-
-/** CPU time all CPUs spent busy (or stolen by the hypervisor) since boot, in ms; NaN if unreadable. */
-function machineBusyMs(): number {
-  try {
-    const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!;
-    // cpu user nice system idle iowait irq softirq steal ...
-    const f = line.trim().split(/\s+/).slice(1).map(Number);
-    const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!;
-    return (busy * 1000) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once something accepts TCP connections on the port (bounded). */
-async function waitForPort(port: number, child: Child, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (performance.now() < deadline) {
-    if (child.exited) throw new Error(`${child.name} exited during startup:\n${child.tail()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const sock = net.connect({ host: '127.0.0.1', port }, () => {
-        sock.destroy();
-        resolve(true);
-      });
-      sock.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`${child.name} did not accept connections on ${port} within ${ms} ms:\n${child.tail()}`);
-}
-
-function tryExec(cmd: string, args: string[], cwd?: string): string {
-  try {
-    return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 // ---------------------------------------------------------------- child processes
 
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The node to benchmark: this build, or another (SWARMMQ_MAIN=/path/to/dist/src/cli/main.js) for A/B runs. */
 const SWARM_MAIN = process.env.SWARMMQ_MAIN ?? fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const NATS_SERVER =
-  process.env.NATS_SERVER ?? (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server');
-
-/** A child process we started: its output tail (for errors) and a bounded stop. */
-class Child {
-  exited = false;
-  exitCode: number | null = null;
-  private readonly lines: string[] = [];
-  /** Lines seen so far, including those dropped from `lines`. */
-  private lineCount = 0;
-  /** Settles when the process has exited (or failed to spawn). */
-  readonly exitPromise: Promise<void>;
-
-  constructor(
-    readonly name: string,
-    readonly proc: ChildProcess,
-    onLine?: (line: string) => void,
-  ) {
-    this.exitPromise = new Promise((resolve) => {
-      proc.once('exit', (code, signal) => {
-        this.exited = true;
-        this.exitCode = code ?? (signal !== null ? 128 + (os.constants.signals[signal] ?? 0) : null);
-        resolve();
-      });
-      proc.once('error', (err) => {
-        this.lines.push(`spawn error: ${err.message}`);
-        this.exited = true;
-        resolve();
-      });
-    });
-    for (const stream of [proc.stdout, proc.stderr]) {
-      if (stream === null) continue;
-      createInterface({ input: stream }).on('line', (line) => {
-        this.lines.push(line);
-        this.lineCount++;
-        if (this.lines.length > 50) this.lines.shift();
-        onLine?.(line);
-      });
-    }
-  }
-
-  get pid(): number {
-    return this.proc.pid ?? -1;
-  }
-
-  tail(): string {
-    return this.lines.join('\n');
-  }
-
-  /** A mark for `linesSince`. */
-  mark(): number {
-    return this.lineCount;
-  }
-
-  /** The output lines since `mark` (at most the last 50 kept), e.g. a slow-consumer warning. */
-  linesSince(mark: number): string[] {
-    const n = Math.min(this.lineCount - mark, this.lines.length);
-    return n > 0 ? this.lines.slice(-n) : [];
-  }
-
-  /** Sends `signal`, waits up to `ms`, then SIGKILL. Returns the exit code. */
-  async stop(signal: NodeJS.Signals, ms: number): Promise<number | null> {
-    if (!this.exited) {
-      this.proc.kill(signal);
-      await Promise.race([this.exitPromise, sleep(ms)]);
-      if (!this.exited) {
-        this.proc.kill('SIGKILL');
-        await Promise.race([this.exitPromise, sleep(2_000)]);
-      }
-    }
-    return this.exitCode;
-  }
-}
 
 /** Everything to undo on exit, however we exit. */
-const children = new Set<Child>();
-const tempDirs = new Set<string>();
-let cleaning: Promise<void> | undefined;
-
-function cleanup(stopSignal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  cleaning ??= (async () => {
-    await Promise.all([...children].map((c) => c.stop(stopSignal, 10_000)));
-    children.clear();
-    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-    tempDirs.clear();
-  })();
-  return cleaning;
-}
-
-process.on('exit', () => {
-  // Last resort when something skipped the finally blocks.
-  for (const c of children) if (!c.exited) c.proc.kill('SIGKILL');
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
-let interrupted = false;
-process.on('SIGINT', () => {
-  if (interrupted) process.exit(130);
-  interrupted = true;
-  console.error('\ninterrupted: stopping servers');
-  void cleanup().finally(() => process.exit(130));
-});
+const cleanup = new Cleanup(10_000);
 
 interface Target {
   key: 'swarmmq' | 'nats-server';
@@ -439,52 +201,23 @@ interface Target {
 }
 
 async function startSwarm(nodeFlags: string[]): Promise<Target> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'swarmmq-bench-'));
-  tempDirs.add(dir);
-  let resolvePort: (port: number) => void = () => {};
-  const portPromise = new Promise<number>((r) => (resolvePort = r));
-  const proc = spawn(
-    process.execPath,
+  const dir = cleanup.newTempDir('swarmmq-bench-');
+  const { port, child } = await spawnSwarm(
+    cleanup,
     [...nodeFlags, SWARM_MAIN, 'start', '--port', '0', '--data-dir', dir, '--log-level', 'info'],
-    { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir },
+    { cwd: dir },
+    15_000,
   );
-  const child = new Child('swarmmq', proc, (line) => {
-    if (!line.includes('node started')) return;
-    try {
-      const rec = JSON.parse(line) as { msg?: string; port?: number };
-      if (rec.msg === 'node started' && typeof rec.port === 'number') resolvePort(rec.port);
-    } catch {
-      // not a JSON log line
-    }
-  });
-  children.add(child);
-  const exited = child.exitPromise.then((): never => {
-    throw new Error(`swarmmq exited during startup (code ${child.exitCode}):\n${child.tail()}`);
-  });
-  const port = await withTimeout(Promise.race([portPromise, exited]), 15_000, 'swarmmq startup');
   return { key: 'swarmmq', label: 'SwarmMQ', port, child };
 }
 
 async function startNatsServer(): Promise<Target> {
-  let lastErr: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const proc = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const child = new Child('nats-server', proc);
-    children.add(child);
-    try {
-      await waitForPort(port, child, 10_000);
-      return { key: 'nats-server', label: 'nats-server', port, child };
-    } catch (err) {
-      // The port may have been taken between freePort and the bind: try another.
-      lastErr = err;
-      await child.stop('SIGKILL', 2_000);
-      children.delete(child);
-    }
-  }
-  throw lastErr;
+  const { port, child } = await spawnNatsServer(
+    cleanup,
+    (port) => ['-a', '127.0.0.1', '-p', String(port)],
+    10_000,
+  );
+  return { key: 'nats-server', label: 'nats-server', port, child };
 }
 
 async function conn(t: Target, name: string): Promise<NatsConnection> {
@@ -902,17 +635,7 @@ function renderTable(rows: Row[], labels: string[]): string {
   return out.join('\n');
 }
 
-function natsClientVersion(): string {
-  try {
-    const pkg = path.join(REPO_ROOT, 'node_modules/@nats-io/transport-node/package.json');
-    return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
-
 function environment(): Record<string, string | number> {
-  const cpus = os.cpus();
   // The commit of the SwarmMQ build under test: this checkout, or the one SWARMMQ_MAIN points into.
   const root = process.env.SWARMMQ_MAIN === undefined ? REPO_ROOT : path.dirname(SWARM_MAIN);
   const commit = tryExec('git', ['rev-parse', '--short', 'HEAD'], root);
@@ -924,13 +647,8 @@ function environment(): Record<string, string | number> {
         ? `${commit} (src/ modified)`
         : commit;
   return {
-    cpu: cpus[0]?.model ?? 'unknown',
-    cores: cpus.length,
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-    natsServer: tryExec(NATS_SERVER, ['--version']).replace(/^nats-server:\s*/, ''),
-    natsClient: `@nats-io/transport-node ${natsClientVersion()}`,
+    ...machineInfo(),
+    natsClient: `@nats-io/transport-node ${packageVersion('@nats-io/transport-node')}`,
     commit: label,
     swarmMain: SWARM_MAIN,
     date: new Date().toISOString(),
@@ -989,14 +707,12 @@ async function main(): Promise<void> {
       for (let run = 1; run <= cfg.runs; run++) {
         const order = run % 2 === 1 ? targets : [...targets].reverse();
         for (const t of order) {
-          if (interrupted) return;
+          if (cleanup.interrupted) return;
           // With --wait-quiet a run disturbed by other processes is repeated (bounded).
           for (let attempt = 1; attempt <= (cfg.waitQuietMs > 0 ? MAX_ATTEMPTS : 1); attempt++) {
             gc?.();
             await sleep(SETTLE_MS);
-            if (cfg.waitQuietMs > 0 && !(await waitQuiet(cfg.waitQuietMs))) {
-              console.error(`  machine not quiet after ${cfg.waitQuietMs / 1000} s; running anyway`);
-            }
+            await quiet(cfg.waitQuietMs);
             const result = await runWorkload(w, t, cfg);
             const disturbed = result.backgroundCpuPct > DISTURBED_PCT;
             records.push({ workload: w, system: t.key, run, attempt, disturbed, result });
@@ -1071,7 +787,7 @@ async function main(): Promise<void> {
       // SIGINT: the node shuts down cleanly and exits, so V8 writes the profile.
       const started = Date.now();
       const code = await swarm.child.stop('SIGINT', 30_000);
-      children.delete(swarm.child);
+      cleanup.children.delete(swarm.child);
       const dir = path.resolve(cfg.profileDir);
       const profiles = existsSync(dir)
         ? readdirSync(dir)
@@ -1081,7 +797,7 @@ async function main(): Promise<void> {
         : [];
       console.error(`swarmmq exited with code ${code}; profile: ${profiles.join(', ') || 'none written'}`);
     }
-    await cleanup();
+    await cleanup.run();
   }
 }
 
@@ -1089,7 +805,7 @@ main().then(
   () => process.exit(process.exitCode ?? 0),
   async (err: unknown) => {
     console.error(`core: ${(err as Error).stack ?? String(err)}`);
-    await cleanup();
+    await cleanup.run();
     process.exit(1);
   },
 );

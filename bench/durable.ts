@@ -36,22 +36,10 @@
  * Every loop is bounded in count and time; children and temp dirs are
  * removed on exit, error or Ctrl-C.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  lstatSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+import { lstatSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Level } from 'level';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -65,6 +53,23 @@ import {
   type JetStreamClient,
 } from '@nats-io/jetstream';
 import { DurableClient } from '../test/helpers/durable-client.js';
+import {
+  type Child,
+  Cleanup,
+  CpuMeter,
+  machineInfo,
+  packageVersion,
+  percentiles,
+  procCpuMs,
+  procMemKb,
+  quiet,
+  REPO_ROOT,
+  sleep,
+  spawnNatsServer,
+  spawnSwarm,
+  tryExec,
+  withTimeout,
+} from './lib.js';
 
 // ---------------------------------------------------------------- options
 
@@ -153,108 +158,6 @@ function usage(err?: string): never {
 
 // ---------------------------------------------------------------- helpers
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Nearest-rank percentiles of the first `n` samples (NaN samples, failed ones, are left out). */
-function percentiles(samples: Float64Array, n: number, ps: readonly number[]): number[] {
-  const sorted = samples
-    .slice(0, n)
-    .filter((x) => !Number.isNaN(x))
-    .sort();
-  if (sorted.length === 0) return ps.map(() => NaN);
-  return ps.map((p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!);
-}
-
-const CLK_TCK = 100;
-
-/** utime + stime of a process in ms (NaN if unreadable). */
-function procCpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-/** VmRSS and VmHWM of a process in KiB (NaN if unreadable). */
-function procMemKb(pid: number): { rssKb: number; hwmKb: number } {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-    const get = (k: string): number => {
-      const m = new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status);
-      return m === null ? NaN : Number(m[1]);
-    };
-    return { rssKb: get('VmRSS'), hwmKb: get('VmHWM') };
-  } catch {
-    return { rssKb: NaN, hwmKb: NaN };
-  }
-}
-
-/** CPU time all CPUs spent busy since boot, in ms (NaN if unreadable). */
-function machineBusyMs(): number {
-  try {
-    const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!;
-    const f = line.trim().split(/\s+/).slice(1).map(Number);
-    return ((f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) * 1000) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU that other processes (not the server, not this process) used over a window, in % of one core. */
-class OthersMeter {
-  private readonly t0 = performance.now();
-  private readonly self0 = process.cpuUsage();
-  private readonly machine0 = machineBusyMs();
-  private readonly server0: number;
-  constructor(private readonly pid: number) {
-    this.server0 = procCpuMs(pid);
-  }
-  stop(): number {
-    const wall = performance.now() - this.t0;
-    const self = process.cpuUsage(this.self0);
-    const other =
-      machineBusyMs() -
-      this.machine0 -
-      (procCpuMs(this.pid) - this.server0) -
-      (self.user + self.system) / 1000;
-    return Math.max(0, (other / wall) * 100);
-  }
-}
-
-/** Waits up to `maxMs` for a second in which the whole machine is nearly idle (< 10% of one core). */
-async function waitQuiet(maxMs: number): Promise<boolean> {
-  const deadline = performance.now() + maxMs;
-  while (performance.now() < deadline && !interrupted) {
-    const busy0 = machineBusyMs();
-    const t0 = performance.now();
-    await sleep(1000);
-    const pct = ((machineBusyMs() - busy0) / (performance.now() - t0)) * 100;
-    if (!(pct >= 10)) return true; // NaN (no /proc) counts as quiet
-  }
-  return false;
-}
-
-async function quiet(cfg: Config): Promise<void> {
-  if (cfg.waitQuietMs > 0 && !(await waitQuiet(cfg.waitQuietMs))) {
-    console.error(`  machine not quiet after ${cfg.waitQuietMs / 1000} s; running anyway`);
-  }
-}
-
 interface DirSize {
   /** Sum of file sizes (what `du -sb` says). */
   apparent: number;
@@ -291,42 +194,6 @@ function dirSize(dir: string): DirSize {
   return out;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, child: Child, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (performance.now() < deadline) {
-    if (child.exited) throw new Error(`${child.name} exited during startup:\n${child.tail()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const sock = net.connect({ host: '127.0.0.1', port }, () => {
-        sock.destroy();
-        resolve(true);
-      });
-      sock.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`${child.name} did not accept connections on ${port} within ${ms} ms:\n${child.tail()}`);
-}
-
-function tryExec(cmd: string, args: string[], cwd?: string): string {
-  try {
-    return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 const fInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
 const fMs = (n: number): string => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : '-');
 const fMiB = (kb: number): string => (Number.isFinite(kb) ? (kb / 1024).toFixed(1) : '-');
@@ -335,98 +202,11 @@ const fRatio = (a: number, b: number): string =>
 
 // ---------------------------------------------------------------- child processes
 
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The node to measure: this checkout's build, or SWARMMQ_CLI (e.g. a `git archive` export built elsewhere). */
 const SWARM_MAIN = process.env.SWARMMQ_CLI ?? fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const NATS_SERVER =
-  process.env.NATS_SERVER ?? (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server');
 
-class Child {
-  exited = false;
-  exitCode: number | null = null;
-  private readonly lines: string[] = [];
-  readonly exitPromise: Promise<void>;
-
-  constructor(
-    readonly name: string,
-    readonly proc: ChildProcess,
-    onLine?: (line: string) => void,
-  ) {
-    this.exitPromise = new Promise((resolve) => {
-      proc.once('exit', (code, signal) => {
-        this.exited = true;
-        this.exitCode = code ?? (signal !== null ? 128 + (os.constants.signals[signal] ?? 0) : null);
-        resolve();
-      });
-      proc.once('error', (err) => {
-        this.lines.push(`spawn error: ${err.message}`);
-        this.exited = true;
-        resolve();
-      });
-    });
-    for (const stream of [proc.stdout, proc.stderr]) {
-      if (stream === null) continue;
-      createInterface({ input: stream }).on('line', (line) => {
-        this.lines.push(line);
-        if (this.lines.length > 50) this.lines.shift();
-        onLine?.(line);
-      });
-    }
-  }
-
-  get pid(): number {
-    return this.proc.pid ?? -1;
-  }
-
-  tail(): string {
-    return this.lines.join('\n');
-  }
-
-  /** Sends `signal`, waits up to `ms`, then SIGKILL. Returns the exit code. */
-  async stop(signal: NodeJS.Signals, ms: number): Promise<number | null> {
-    if (!this.exited) {
-      this.proc.kill(signal);
-      await Promise.race([this.exitPromise, sleep(ms)]);
-      if (!this.exited) {
-        this.proc.kill('SIGKILL');
-        await Promise.race([this.exitPromise, sleep(2_000)]);
-      }
-    }
-    return this.exitCode;
-  }
-}
-
-const children = new Set<Child>();
-const tempDirs = new Set<string>();
-let cleaning: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    await Promise.all([...children].map((c) => c.stop('SIGTERM', 20_000)));
-    children.clear();
-    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-    tempDirs.clear();
-  })();
-  return cleaning;
-}
-
-process.on('exit', () => {
-  for (const c of children) if (!c.exited) c.proc.kill('SIGKILL');
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
-let interrupted = false;
-process.on('SIGINT', () => {
-  if (interrupted) process.exit(130);
-  interrupted = true;
-  console.error('\ninterrupted: stopping servers');
-  void cleanup().finally(() => process.exit(130));
-});
-
-function newTempDir(prefix: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  tempDirs.add(dir);
-  return dir;
-}
+/** Children and temp dirs, removed on exit, error or Ctrl-C. */
+const cleanup = new Cleanup(20_000);
 
 interface Server {
   key: 'swarmmq' | 'jetstream';
@@ -440,57 +220,32 @@ interface Server {
 }
 
 async function startSwarm(dir: string): Promise<Server> {
-  let resolvePort: (port: number) => void = () => {};
-  const portPromise = new Promise<number>((r) => (resolvePort = r));
   const logs: string[] = [];
-  const proc = spawn(
-    process.execPath,
+  const { port, child } = await spawnSwarm(
+    cleanup,
     [SWARM_MAIN, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dir, '--log-level', 'info'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    {},
+    120_000,
+    (line) => {
+      if (line.includes('"durable store loaded"') || line.includes('"level":50')) logs.push(line);
+    },
   );
-  const child = new Child('swarmmq', proc, (line) => {
-    if (line.includes('"durable store loaded"') || line.includes('"level":50')) logs.push(line);
-    if (!line.includes('node started')) return;
-    try {
-      const rec = JSON.parse(line) as { msg?: string; port?: number };
-      if (rec.msg === 'node started' && typeof rec.port === 'number') resolvePort(rec.port);
-    } catch {
-      // not a JSON line
-    }
-  });
-  children.add(child);
-  const exited = child.exitPromise.then((): never => {
-    throw new Error(`swarmmq exited during startup (code ${child.exitCode}):\n${child.tail()}`);
-  });
-  const port = await withTimeout(Promise.race([portPromise, exited]), 120_000, 'swarmmq startup');
   return { key: 'swarmmq', label: 'SwarmMQ', port, child, dir, logs };
 }
 
 async function startJetStream(dir: string): Promise<Server> {
-  let lastErr: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const proc = spawn(NATS_SERVER, ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const child = new Child('nats-server', proc);
-    children.add(child);
-    try {
-      await waitForPort(port, child, 15_000);
-      return { key: 'jetstream', label: 'JetStream', port, child, dir, logs: [] };
-    } catch (err) {
-      lastErr = err;
-      await child.stop('SIGKILL', 2_000);
-      children.delete(child);
-    }
-  }
-  throw lastErr;
+  const { port, child } = await spawnNatsServer(
+    cleanup,
+    (port) => ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port)],
+    15_000,
+  );
+  return { key: 'jetstream', label: 'JetStream', port, child, dir, logs: [] };
 }
 
 /** A graceful stop: SIGTERM for SwarmMQ, SIGINT for nats-server (its clean shutdown exits 0). */
 async function stopServer(s: Server): Promise<number | null> {
   const code = await s.child.stop(s.key === 'swarmmq' ? 'SIGTERM' : 'SIGINT', 60_000);
-  children.delete(s.child);
+  cleanup.children.delete(s.child);
   return code;
 }
 
@@ -679,7 +434,7 @@ async function sendPhase(
   let errors = 0;
   let firstError: string | undefined;
   const cpu0 = procCpuMs(d.server.child.pid);
-  const others = new OthersMeter(d.server.child.pid);
+  const others = new CpuMeter(d.server.child.pid);
   const t0 = performance.now();
   const deadline = t0 + PHASE_DEADLINE_MS;
   let progressAt = t0;
@@ -723,7 +478,7 @@ async function sendPhase(
     const pacer = rate === Infinity ? undefined : setInterval(launch, 1);
     const watchdog = setInterval(() => {
       const now = performance.now();
-      if (now > deadline || now - progressAt > STALL_MS || interrupted) {
+      if (now > deadline || now - progressAt > STALL_MS || cleanup.interrupted) {
         firstError ??= `stopped after ${settled} of ${n} (stalled or deadline)`;
         finish();
       }
@@ -741,7 +496,7 @@ async function sendPhase(
     p50,
     p99,
     serverCpuMsPerMsg: (procCpuMs(d.server.child.pid) - cpu0) / Math.max(1, confirmed),
-    othersPct: others.stop(),
+    othersPct: others.stop().backgroundCpuPct,
   };
 }
 
@@ -760,10 +515,10 @@ async function pullPhase(d: Driver, n: number): Promise<PullResult> {
   let received = 0;
   let duplicates = 0;
   const cpu0 = procCpuMs(d.server.child.pid);
-  const others = new OthersMeter(d.server.child.pid);
+  const others = new CpuMeter(d.server.child.pid);
   const t0 = performance.now();
   let progressAt = t0;
-  while (received < n && !interrupted) {
+  while (received < n && !cleanup.interrupted) {
     const now = performance.now();
     if (now - t0 > PHASE_DEADLINE_MS || now - progressAt > STALL_MS) break;
     const got = await withTimeout(d.pullAndAck(PULL_BATCH, 1000), 30_000, 'pull');
@@ -777,7 +532,7 @@ async function pullPhase(d: Driver, n: number): Promise<PullResult> {
     if (got.payloads.length > 0) progressAt = performance.now();
   }
   const ms = performance.now() - t0;
-  const othersPct = others.stop();
+  const othersPct = others.stop().backgroundCpuPct;
   const left = await d.settle();
   return {
     received,
@@ -807,7 +562,7 @@ async function e2ePhase(d: Driver, m: number, window: number, rate: number): Pro
   const t0 = performance.now();
   const consumer = (async () => {
     let progressAt = performance.now();
-    while (received < m && !interrupted) {
+    while (received < m && !cleanup.interrupted) {
       const now = performance.now();
       if (now - t0 > PHASE_DEADLINE_MS || (!sending && now - progressAt > STALL_MS)) break;
       const got = await withTimeout(d.pullAndAck(PULL_BATCH, 1000), 30_000, 'pull');
@@ -861,7 +616,7 @@ async function runSystem(s: Server, cfg: Config, run: number): Promise<SystemRes
     await d.prepare(`bench.durable.r${run}`);
     await sleep(300);
     const diskBefore = dirSize(s.dir);
-    await quiet(cfg);
+    await quiet(cfg.waitQuietMs, () => cleanup.interrupted);
     const send = await sendPhase(d, cfg.msgs, cfg.window);
     const rssAfterSendKb = procMemKb(s.child.pid).rssKb;
     await sleep(200);
@@ -871,7 +626,7 @@ async function runSystem(s: Server, cfg: Config, run: number): Promise<SystemRes
       `  ${s.label.padEnd(9)} send     ${fInt(send.msgsPerSec)} msgs/s, confirm p50 ${fMs(send.p50)} ms p99 ${fMs(send.p99)} ms` +
         `${send.errors > 0 ? `, ${send.errors} errors (${send.firstError})` : ''}`,
     );
-    await quiet(cfg);
+    await quiet(cfg.waitQuietMs, () => cleanup.interrupted);
     const pull = await pullPhase(d, send.confirmed);
     const rssAfterPullKb = procMemKb(s.child.pid).rssKb;
     console.error(
@@ -879,7 +634,7 @@ async function runSystem(s: Server, cfg: Config, run: number): Promise<SystemRes
         `${pull.duplicates} duplicates, ${pull.left} left stored`,
     );
     await d.prepare(`bench.e2e.r${run}`);
-    await quiet(cfg);
+    await quiet(cfg.waitQuietMs, () => cleanup.interrupted);
     const e2e = await e2ePhase(d, cfg.e2eMsgs, cfg.window, cfg.e2eRate);
     console.error(
       `  ${s.label.padEnd(9)} e2e      p50 ${fMs(e2e.p50)} ms p99 ${fMs(e2e.p99)} ms, ${e2e.received}/${e2e.sent} received`,
@@ -1039,12 +794,12 @@ function best(runs: SystemResult[]): SystemResult {
 
 async function fullMode(cfg: Config, env: Record<string, string | number>): Promise<unknown> {
   const all: SystemResult[] = [];
-  for (let run = 1; run <= cfg.runs && !interrupted; run++) {
+  for (let run = 1; run <= cfg.runs && !cleanup.interrupted; run++) {
     // Fresh servers on empty dirs for every run: each run has the same history
     // (warm-up, then the measured phases), and the disk delta of a run is not
     // mixed with the compaction of an earlier run's removed messages.
-    const swarmDir = newTempDir('swarmmq-durable-bench-');
-    const jsDir = newTempDir('jetstream-durable-bench-');
+    const swarmDir = cleanup.newTempDir('swarmmq-durable-bench-');
+    const jsDir = cleanup.newTempDir('jetstream-durable-bench-');
     const swarm = await startSwarm(swarmDir);
     const js = await startJetStream(jsDir);
     console.error(
@@ -1059,7 +814,7 @@ async function fullMode(cfg: Config, env: Record<string, string | number>): Prom
     for (const server of [swarm, js]) await stopServer(server);
     for (const dir of [swarmDir, jsDir]) {
       rmSync(dir, { recursive: true, force: true });
-      tempDirs.delete(dir);
+      cleanup.tempDirs.delete(dir);
     }
   }
   const s = best(all.filter((r) => r.system === 'swarmmq'));
@@ -1152,7 +907,7 @@ interface DiskResult {
 
 /** SwarmMQ: 1M raw SENDs (assigned ids), window `diskWindow`. */
 async function swarmDisk(cfg: Config): Promise<DiskResult> {
-  const dir = newTempDir('swarmmq-durable-disk-');
+  const dir = cleanup.newTempDir('swarmmq-durable-disk-');
   const s = await startSwarm(dir);
   // No CONNECT name: the node stores the name as each message's producer (D3.2).
   const c = await DurableClient.connect(s.port, '127.0.0.1', null);
@@ -1175,7 +930,7 @@ async function swarmDisk(cfg: Config): Promise<DiskResult> {
     wake?.();
   };
   let reported = 0;
-  while (ok + errors < n && !c.closed && !interrupted) {
+  while (ok + errors < n && !c.closed && !cleanup.interrupted) {
     while (sent < n && c.pendingSends < cfg.diskWindow) {
       c.send('bench.disk', make(sent++)).catch(() => undefined);
     }
@@ -1228,7 +983,7 @@ async function swarmDisk(cfg: Config): Promise<DiskResult> {
 }
 
 async function jetStreamDisk(cfg: Config): Promise<DiskResult> {
-  const dir = newTempDir('jetstream-durable-disk-');
+  const dir = cleanup.newTempDir('jetstream-durable-disk-');
   const s = await startJetStream(dir);
   const d = await JetStreamDriver.open(s);
   await d.prepare('bench.disk');
@@ -1354,25 +1109,11 @@ async function diskMode(cfg: Config, env: Record<string, string | number>): Prom
 // ---------------------------------------------------------------- main
 
 function environment(): Record<string, string | number> {
-  const cpus = os.cpus();
   const commit = tryExec('git', ['rev-parse', '--short', 'HEAD'], REPO_ROOT);
   const srcDirty = tryExec('git', ['status', '--porcelain', '--', 'src'], REPO_ROOT);
-  const version = (pkg: string): string => {
-    try {
-      const file = path.join(REPO_ROOT, 'node_modules', pkg, 'package.json');
-      return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-    } catch {
-      return 'unknown';
-    }
-  };
   return {
-    cpu: cpus[0]?.model ?? 'unknown',
-    cores: cpus.length,
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-    natsServer: tryExec(NATS_SERVER, ['--version']).replace(/^nats-server:\s*/, ''),
-    natsClient: `@nats-io/transport-node ${version('@nats-io/transport-node')}, @nats-io/jetstream ${version('@nats-io/jetstream')}`,
+    ...machineInfo(),
+    natsClient: `@nats-io/transport-node ${packageVersion('@nats-io/transport-node')}, @nats-io/jetstream ${packageVersion('@nats-io/jetstream')}`,
     swarmmq: SWARM_MAIN,
     commit:
       srcDirty !== '' && srcDirty !== 'unknown'
@@ -1395,7 +1136,7 @@ async function main(): Promise<void> {
       console.error(`wrote ${cfg.json}`);
     }
   } finally {
-    await cleanup();
+    await cleanup.run();
   }
 }
 
@@ -1403,7 +1144,7 @@ main().then(
   () => process.exit(process.exitCode ?? 0),
   async (err: unknown) => {
     console.error(`durable: ${(err as Error).stack ?? String(err)}`);
-    await cleanup();
+    await cleanup.run();
     process.exit(1);
   },
 );

@@ -1,0 +1,405 @@
+/**
+ * Helpers shared by the benchmark scripts (core.ts, durable.ts): timing,
+ * percentiles, CPU and memory read from /proc, ports, child processes and
+ * their cleanup, and a description of the machine.
+ *
+ * Every loop is bounded in count and time; only loopback is used.
+ */
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+// ---------------------------------------------------------------- timing
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------- statistics
+
+/** Nearest-rank percentiles of the first `n` samples (NaN samples, failed ones, are left out). */
+export function percentiles(samples: Float64Array, n: number, ps: readonly number[]): number[] {
+  const sorted = samples
+    .slice(0, n)
+    .filter((x) => !Number.isNaN(x))
+    .sort();
+  if (sorted.length === 0) return ps.map(() => NaN);
+  return ps.map((p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!);
+}
+
+// ---------------------------------------------------------------- CPU and memory (/proc)
+
+const CLK_TCK = 100;
+/** --wait-quiet: the machine counts as quiet below this (% of one core, over 1 s). */
+const QUIET_PCT = 10;
+
+/** utime + stime of a process, in ms; NaN if it cannot be read. */
+export function procCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** VmRSS and VmHWM of a process in KiB (NaN if unreadable). */
+export function procMemKb(pid: number): { rssKb: number; hwmKb: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    const get = (k: string): number => {
+      const m = new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status);
+      return m === null ? NaN : Number(m[1]);
+    };
+    return { rssKb: get('VmRSS'), hwmKb: get('VmHWM') };
+  } catch {
+    return { rssKb: NaN, hwmKb: NaN };
+  }
+}
+
+/** CPU time all CPUs spent busy (or stolen by the hypervisor) since boot, in ms; NaN if unreadable. */
+export function machineBusyMs(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!;
+    // cpu user nice system idle iowait irq softirq steal ...
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!;
+    return (busy * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+export interface CpuUse {
+  /** Server process CPU time (user + system) over the window; 10 ms resolution. */
+  serverCpuMs: number;
+  /** The same in % of one core over the wall time of the window. */
+  serverCpuPct: number;
+  /** This process (the bench client) in % of one core. */
+  clientCpuPct: number;
+  /**
+   * Everything else on the machine (other processes, steal) in % of one
+   * core: a run with much of it was disturbed. Tick resolution, so +-10%.
+   */
+  backgroundCpuPct: number;
+}
+
+/** CPU use of this process, of the server and of everything else over a measured window. */
+export class CpuMeter {
+  private readonly t0 = performance.now();
+  private readonly self0 = process.cpuUsage();
+  private readonly srv0: number;
+  private readonly machine0 = machineBusyMs();
+  constructor(private readonly pid: number) {
+    this.srv0 = procCpuMs(pid);
+  }
+  stop(): CpuUse {
+    const wall = performance.now() - this.t0;
+    const self = process.cpuUsage(this.self0);
+    const serverCpuMs = procCpuMs(this.pid) - this.srv0;
+    const clientCpuMs = (self.user + self.system) / 1000;
+    const otherMs = machineBusyMs() - this.machine0 - serverCpuMs - clientCpuMs;
+    return {
+      serverCpuMs,
+      serverCpuPct: (serverCpuMs / wall) * 100,
+      clientCpuPct: (clientCpuMs / wall) * 100,
+      backgroundCpuPct: Math.max(0, (otherMs / wall) * 100),
+    };
+  }
+}
+
+/**
+ * Waits up to `maxMs` for a second in which the whole machine is nearly idle
+ * (< 10% of one core); stops early when `stop()` says so.
+ */
+export async function waitQuiet(maxMs: number, stop: () => boolean = () => false): Promise<boolean> {
+  const deadline = performance.now() + maxMs;
+  while (performance.now() < deadline && !stop()) {
+    const busy0 = machineBusyMs();
+    const t0 = performance.now();
+    await sleep(1000);
+    const pct = ((machineBusyMs() - busy0) / (performance.now() - t0)) * 100;
+    if (!(pct >= QUIET_PCT)) return true; // NaN (no /proc) counts as quiet
+  }
+  return false;
+}
+
+/** --wait-quiet: with `waitQuietMs` > 0, waits for a quiet machine and warns when it does not come. */
+export async function quiet(waitQuietMs: number, stop?: () => boolean): Promise<void> {
+  if (waitQuietMs > 0 && !(await waitQuiet(waitQuietMs, stop))) {
+    console.error(`  machine not quiet after ${waitQuietMs / 1000} s; running anyway`);
+  }
+}
+
+// ---------------------------------------------------------------- ports and commands
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something accepts TCP connections on the port (bounded). */
+export async function waitForPort(port: number, child: Child, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    if (child.exited) throw new Error(`${child.name} exited during startup:\n${child.tail()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = net.connect({ host: '127.0.0.1', port }, () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`${child.name} did not accept connections on ${port} within ${ms} ms:\n${child.tail()}`);
+}
+
+/** A command's trimmed stdout, or 'unknown' if it fails. */
+export function tryExec(cmd: string, args: string[], cwd?: string): string {
+  try {
+    return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+// ---------------------------------------------------------------- child processes
+
+/** The checkout the scripts run from (dist/bench/.. /..). */
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const NATS_SERVER =
+  process.env.NATS_SERVER ?? (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server');
+
+/** A child process we started: its output tail (for errors) and a bounded stop. */
+export class Child {
+  exited = false;
+  exitCode: number | null = null;
+  private readonly lines: string[] = [];
+  /** Lines seen so far, including those dropped from `lines`. */
+  private lineCount = 0;
+  /** Settles when the process has exited (or failed to spawn). */
+  readonly exitPromise: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    readonly proc: ChildProcess,
+    onLine?: (line: string) => void,
+  ) {
+    this.exitPromise = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => {
+        this.exited = true;
+        this.exitCode = code ?? (signal !== null ? 128 + (os.constants.signals[signal] ?? 0) : null);
+        resolve();
+      });
+      proc.once('error', (err) => {
+        this.lines.push(`spawn error: ${err.message}`);
+        this.exited = true;
+        resolve();
+      });
+    });
+    for (const stream of [proc.stdout, proc.stderr]) {
+      if (stream === null) continue;
+      createInterface({ input: stream }).on('line', (line) => {
+        this.lines.push(line);
+        this.lineCount++;
+        if (this.lines.length > 50) this.lines.shift();
+        onLine?.(line);
+      });
+    }
+  }
+
+  get pid(): number {
+    return this.proc.pid ?? -1;
+  }
+
+  tail(): string {
+    return this.lines.join('\n');
+  }
+
+  /** A mark for `linesSince`. */
+  mark(): number {
+    return this.lineCount;
+  }
+
+  /** The output lines since `mark` (at most the last 50 kept), e.g. a slow-consumer warning. */
+  linesSince(mark: number): string[] {
+    const n = Math.min(this.lineCount - mark, this.lines.length);
+    return n > 0 ? this.lines.slice(-n) : [];
+  }
+
+  /** Sends `signal`, waits up to `ms`, then SIGKILL. Returns the exit code. */
+  async stop(signal: NodeJS.Signals, ms: number): Promise<number | null> {
+    if (!this.exited) {
+      this.proc.kill(signal);
+      await Promise.race([this.exitPromise, sleep(ms)]);
+      if (!this.exited) {
+        this.proc.kill('SIGKILL');
+        await Promise.race([this.exitPromise, sleep(2_000)]);
+      }
+    }
+    return this.exitCode;
+  }
+}
+
+/**
+ * Everything to undo on exit, however the script exits: the children it
+ * started and its temp dirs. Creating one installs the process 'exit'
+ * (last resort SIGKILL and rm) and SIGINT (stop the servers, exit 130) handlers.
+ */
+export class Cleanup {
+  readonly children = new Set<Child>();
+  readonly tempDirs = new Set<string>();
+  /** Set by the first Ctrl-C; loops check it to stop early. */
+  interrupted = false;
+  private cleaning: Promise<void> | undefined;
+
+  /** `stopMs`: how long each child gets after the stop signal before SIGKILL. */
+  constructor(private readonly stopMs: number) {
+    process.on('exit', () => {
+      // Last resort when something skipped the finally blocks.
+      for (const c of this.children) if (!c.exited) c.proc.kill('SIGKILL');
+      for (const d of this.tempDirs) rmSync(d, { recursive: true, force: true });
+    });
+    process.on('SIGINT', () => {
+      if (this.interrupted) process.exit(130);
+      this.interrupted = true;
+      console.error('\ninterrupted: stopping servers');
+      void this.run().finally(() => process.exit(130));
+    });
+  }
+
+  /** Stops all children and removes the temp dirs; runs once, later calls get the same promise. */
+  run(stopSignal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    this.cleaning ??= (async () => {
+      await Promise.all([...this.children].map((c) => c.stop(stopSignal, this.stopMs)));
+      this.children.clear();
+      for (const d of this.tempDirs) rmSync(d, { recursive: true, force: true });
+      this.tempDirs.clear();
+    })();
+    return this.cleaning;
+  }
+
+  /** A new temp dir, removed on exit. */
+  newTempDir(prefix: string): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+    this.tempDirs.add(dir);
+    return dir;
+  }
+}
+
+/**
+ * Starts a SwarmMQ node (`node <args>`; the args include its main.js and
+ * `--port 0`) and resolves with the port from its "node started" log line.
+ * `onLine` sees every output line first.
+ */
+export async function spawnSwarm(
+  cleanup: Cleanup,
+  args: string[],
+  options: SpawnOptions,
+  startupMs: number,
+  onLine?: (line: string) => void,
+): Promise<{ port: number; child: Child }> {
+  let resolvePort: (port: number) => void = () => {};
+  const portPromise = new Promise<number>((r) => (resolvePort = r));
+  const proc = spawn(process.execPath, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = new Child('swarmmq', proc, (line) => {
+    onLine?.(line);
+    if (!line.includes('node started')) return;
+    try {
+      const rec = JSON.parse(line) as { msg?: string; port?: number };
+      if (rec.msg === 'node started' && typeof rec.port === 'number') resolvePort(rec.port);
+    } catch {
+      // not a JSON log line
+    }
+  });
+  cleanup.children.add(child);
+  const exited = child.exitPromise.then((): never => {
+    throw new Error(`swarmmq exited during startup (code ${child.exitCode}):\n${child.tail()}`);
+  });
+  const port = await withTimeout(Promise.race([portPromise, exited]), startupMs, 'swarmmq startup');
+  return { port, child };
+}
+
+/** Starts nats-server with `args(port)` on a free port and waits until it accepts connections (3 tries). */
+export async function spawnNatsServer(
+  cleanup: Cleanup,
+  args: (port: number) => string[],
+  startupMs: number,
+): Promise<{ port: number; child: Child }> {
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const proc = spawn(NATS_SERVER, args(port), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = new Child('nats-server', proc);
+    cleanup.children.add(child);
+    try {
+      await waitForPort(port, child, startupMs);
+      return { port, child };
+    } catch (err) {
+      // The port may have been taken between freePort and the bind: try another.
+      lastErr = err;
+      await child.stop('SIGKILL', 2_000);
+      cleanup.children.delete(child);
+    }
+  }
+  throw lastErr;
+}
+
+// ---------------------------------------------------------------- machine and versions
+
+/** The installed version of a package in this checkout's node_modules, or 'unknown'. */
+export function packageVersion(pkg: string): string {
+  try {
+    const file = path.join(REPO_ROOT, 'node_modules', pkg, 'package.json');
+    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memory: string;
+  os: string;
+  node: string;
+  natsServer: string;
+}
+
+/** CPU, memory, OS, node and nats-server versions, for the report header and --json. */
+export function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    natsServer: tryExec(NATS_SERVER, ['--version']).replace(/^nats-server:\s*/, ''),
+  };
+}
