@@ -25,19 +25,20 @@ export const Prefix = {
 export const MAX_PRIORITY = 10;
 
 export function destinationKey(name: string): Buffer {
-  const n = Buffer.byteLength(name);
-  const k = Buffer.allocUnsafe(1 + n);
-  k[0] = Prefix.Destination;
-  k.write(name, 1, 'utf8');
-  return k;
+  return textKey(Prefix.Destination, undefined, name);
 }
 
 export function groupKey(destId: number, name: string): Buffer {
-  const n = Buffer.byteLength(name);
-  const k = Buffer.allocUnsafe(5 + n);
-  k[0] = Prefix.Group;
-  k.writeUInt32BE(destId, 1);
-  k.write(name, 5, 'utf8');
+  return textKey(Prefix.Group, destId, name);
+}
+
+/** A prefix, an optional destination id (u32) and a UTF-8 text: the shape of the D, G and I keys. */
+function textKey(prefix: number, destId: number | undefined, text: string): Buffer {
+  const at = destId === undefined ? 1 : 5;
+  const k = Buffer.allocUnsafe(at + Buffer.byteLength(text));
+  k[0] = prefix;
+  if (destId !== undefined) k.writeUInt32BE(destId, 1);
+  k.write(text, at, 'utf8');
   return k;
 }
 
@@ -77,12 +78,7 @@ export function parseStateKey(k: Buffer): { destId: number; groupId: number; seq
 }
 
 export function dedupKey(destId: number, id: string): Buffer {
-  const n = Buffer.byteLength(id);
-  const k = Buffer.allocUnsafe(5 + n);
-  k[0] = Prefix.Dedup;
-  k.writeUInt32BE(destId, 1);
-  k.write(id, 5, 'utf8');
-  return k;
+  return textKey(Prefix.Dedup, destId, id);
 }
 
 export function quarantineKey(mKey: Buffer): Buffer {

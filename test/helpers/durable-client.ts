@@ -352,14 +352,4 @@ export async function pullAll(
   throw new Error(`pullAll: still getting messages after ${maxPulls} pulls`);
 }
 
-/** A small seeded PRNG (mulberry32): the same seed, the same sequence. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from './prng.js';

@@ -6,47 +6,11 @@
  */
 import test from 'ava';
 import { ProtocolErrorCode } from '../../src/errors.js';
-import type { ClientOp, ParserSink } from '../../src/protocol/ops.js';
+import { Recorder, type Event } from '../helpers/parser-recorder.js';
 import { Parser, ParserState, type ParserLimits } from '../../src/protocol/parser.js';
 
 const LIMITS: ParserLimits = { maxControlLineBytes: 4096, maxPayloadBytes: 1024 * 1024 };
 const SMALL: ParserLimits = { maxControlLineBytes: 64, maxPayloadBytes: 16 };
-
-type Event =
-  | { kind: 'SEND'; destination: string; options: string[]; payload: string }
-  | { kind: 'DURABLE'; verb: string; args: string[] }
-  | { kind: 'PUB'; subject: string; payload: string }
-  | { kind: 'error'; code: ProtocolErrorCode; fatal: boolean; text: string }
-  | { kind: string };
-
-function normalize(op: ClientOp): Event {
-  switch (op.kind) {
-    case 'SEND':
-      return {
-        kind: 'SEND',
-        destination: op.destination,
-        options: [...op.options],
-        payload: op.payload.toString('hex'),
-      };
-    case 'DURABLE':
-      return { kind: 'DURABLE', verb: op.verb, args: [...op.args] };
-    case 'PUB':
-      return { kind: 'PUB', subject: op.subject, payload: op.payload.toString('hex') };
-    case 'error':
-      return { kind: 'error', code: op.error.code, fatal: op.error.fatal, text: op.error.wireText };
-    default:
-      return { kind: op.kind };
-  }
-}
-
-class Recorder implements ParserSink {
-  readonly events: Event[] = [];
-  readonly ops: ClientOp[] = [];
-  onOp(op: ClientOp): void {
-    this.ops.push(op);
-    this.events.push(normalize(op));
-  }
-}
 
 function parse(
   chunks: readonly Buffer[],
@@ -56,6 +20,11 @@ function parse(
   const parser = new Parser(rec, limits);
   for (const c of chunks) parser.feed(c);
   return { events: rec.events, parser, rec };
+}
+
+/** The wire texts of the errors a sink saw. */
+function errorTexts(rec: Recorder): string[] {
+  return rec.ops.flatMap((op) => (op.kind === 'error' ? [op.error.wireText] : []));
 }
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -108,7 +77,10 @@ const frames: { frame: string; events: Event[] }[] = [
   { frame: 'DESTS\r\n', events: [verb('DESTS')] },
   { frame: '  dests  \r\n', events: [verb('DESTS')] },
   { frame: 'ACK\r\n', events: [verb('ACK')] },
-  { frame: 'PUB core 2\r\nhi\r\n', events: [{ kind: 'PUB', subject: 'core', payload: hex('hi') }] },
+  {
+    frame: 'PUB core 2\r\nhi\r\n',
+    events: [{ kind: 'PUB', subject: 'core', reply: undefined, payload: hex('hi') }],
+  },
   { frame: '\r\n', events: [] },
 ];
 
@@ -201,14 +173,10 @@ test('D3.1/C6.3 a SEND whose payload cannot be found is fatal; later input is ig
 });
 
 test('C7.3 the SEND argument error says what was expected', (t) => {
-  const { events } = parse([b('SEND q x\r\n')]);
-  t.deepEqual(events, [
-    {
-      kind: 'error',
-      code: E.BadPayloadArguments,
-      fatal: true,
-      text: 'Invalid SEND arguments, expected: SEND <destination> [id=<id>] [priority=<1-10>] [ttl=<dur>] [delay=<dur>] <#bytes>',
-    },
+  const { events, rec } = parse([b('SEND q x\r\n')]);
+  t.deepEqual(events, [{ kind: 'error', code: E.BadPayloadArguments, fatal: true }]);
+  t.deepEqual(errorTexts(rec), [
+    'Invalid SEND arguments, expected: SEND <destination> [id=<id>] [priority=<1-10>] [ttl=<dur>] [delay=<dur>] <#bytes>',
   ]);
 });
 
@@ -233,10 +201,9 @@ test('D7.1 a durable verb with too many arguments passes one more than any verb 
 });
 
 test('D4.1 durable verbs obey the control line limit', (t) => {
-  const { events, parser } = parse([b(`PULL ${'q'.repeat(80)} g\r\n`)], SMALL);
-  t.deepEqual(events, [
-    { kind: 'error', code: E.MaxControlLine, fatal: true, text: 'maximum control line exceeded' },
-  ]);
+  const { events, parser, rec } = parse([b(`PULL ${'q'.repeat(80)} g\r\n`)], SMALL);
+  t.deepEqual(events, [{ kind: 'error', code: E.MaxControlLine, fatal: true }]);
+  t.deepEqual(errorTexts(rec), ['maximum control line exceeded']);
   t.is(parser.state, ParserState.Closed);
 });
 

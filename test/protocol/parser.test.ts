@@ -4,71 +4,13 @@
  */
 import test from 'ava';
 import { ProtocolError, ProtocolErrorCode } from '../../src/errors.js';
-import type { ClientOp, ParserSink } from '../../src/protocol/ops.js';
+import { Recorder, type Event } from '../helpers/parser-recorder.js';
 import { Parser, ParserState, parseSize, type ParserLimits } from '../../src/protocol/parser.js';
+import { prng } from '../helpers/prng.js';
 
 const DEFAULT_LIMITS: ParserLimits = { maxControlLineBytes: 4096, maxPayloadBytes: 1024 * 1024 };
 /** Small limits so the limit tests stay small. */
 const SMALL_LIMITS: ParserLimits = { maxControlLineBytes: 32, maxPayloadBytes: 64 };
-
-/** An op with its buffers turned into hex and its error into code/fatal, so events compare with deepEqual. */
-type Event =
-  | { kind: 'PUB'; subject: string; reply: string | undefined; payload: string }
-  | { kind: 'HPUB'; subject: string; reply: string | undefined; headers: string; payload: string }
-  | { kind: 'error'; code: ProtocolErrorCode; fatal: boolean }
-  | { kind: 'CONNECT'; json: string }
-  | { kind: 'SUB'; subject: string; queue: string | undefined; sid: string }
-  | { kind: 'UNSUB'; sid: string; max: number | undefined }
-  | { kind: 'ERR'; message: string }
-  | { kind: 'SEND'; destination: string; options: string[]; payload: string }
-  | { kind: 'DURABLE'; verb: string; args: string[] }
-  | { kind: 'PING' | 'PONG' | 'OK' | 'INFO' | 'HELP' };
-
-function normalize(op: ClientOp): Event {
-  switch (op.kind) {
-    case 'PUB':
-      return { kind: 'PUB', subject: op.subject, reply: op.reply, payload: op.payload.toString('hex') };
-    case 'HPUB':
-      return {
-        kind: 'HPUB',
-        subject: op.subject,
-        reply: op.reply,
-        headers: op.headers.toString('hex'),
-        payload: op.payload.toString('hex'),
-      };
-    case 'error':
-      return { kind: 'error', code: op.error.code, fatal: op.error.fatal };
-    case 'CONNECT':
-      return { kind: 'CONNECT', json: op.json };
-    case 'SUB':
-      return { kind: 'SUB', subject: op.subject, queue: op.queue, sid: op.sid };
-    case 'UNSUB':
-      return { kind: 'UNSUB', sid: op.sid, max: op.max };
-    case 'ERR':
-      return { kind: 'ERR', message: op.message };
-    case 'SEND':
-      return {
-        kind: 'SEND',
-        destination: op.destination,
-        options: [...op.options],
-        payload: op.payload.toString('hex'),
-      };
-    case 'DURABLE':
-      return { kind: 'DURABLE', verb: op.verb, args: [...op.args] };
-    default:
-      return { kind: op.kind };
-  }
-}
-
-/** The sink: keeps every op as given and as a comparable event (taken at call time). */
-class Recorder implements ParserSink {
-  readonly ops: ClientOp[] = [];
-  readonly events: Event[] = [];
-  onOp(op: ClientOp): void {
-    this.ops.push(op);
-    this.events.push(normalize(op));
-  }
-}
 
 function newParser(limits: ParserLimits = DEFAULT_LIMITS): { parser: Parser; rec: Recorder } {
   const rec = new Recorder();
@@ -883,17 +825,6 @@ test('a payload fed one byte at a time is assembled correctly', (t) => {
 // ---------------------------------------------------------------------------
 // Seeded random frames and splits
 
-/** mulberry32: a tiny deterministic PRNG returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomFrames(rand: () => number, count: number): { bytes: Buffer; events: Event[] } {
   const int = (n: number): number => Math.floor(rand() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
@@ -962,7 +893,7 @@ function randomFrames(rand: () => number, count: number): { bytes: Buffer; event
 test('C1.4 seeded random frames split at random points give the one-chunk events', (t) => {
   const started = Date.now();
   for (const seed of [1, 42, 0xdecafbad]) {
-    const rand = mulberry32(seed);
+    const rand = prng(seed);
     const { bytes, events } = randomFrames(rand, 300);
     const whole = parseChunks([bytes]);
     t.deepEqual(whole, events, `seed ${seed}: one chunk`);

@@ -5,6 +5,7 @@
 import test from 'ava';
 import { hasWildcard, isValidPublishSubject, isValidSubscribeSubject } from '../../src/subjects/subject.js';
 import { Sublist, type MatchResult, type SubjectEntry } from '../../src/subjects/sublist.js';
+import { prng } from '../helpers/prng.js';
 
 interface Entry extends SubjectEntry {
   readonly id: string;
@@ -124,7 +125,7 @@ for (const cache of [4096, 0]) {
   });
 
   test(`C4.5 remove: every removal order keeps matches right, then everything is pruned (cache ${cache})`, (t) => {
-    const rand = mulberry32(7 + cache);
+    const rand = prng(7 + cache);
     for (let round = 0; round < 20; round++) {
       const s = filled(cache);
       const live = new Set(ENTRIES);
@@ -283,7 +284,7 @@ test('C4.1 cache: cacheSize never exceeds the configured entries', (t) => {
 });
 
 test('C4.1/C5.2 seeded random inserts, removes and matches agree with the reference (cache on and off)', (t) => {
-  const rand = mulberry32(2024);
+  const rand = prng(2024);
   const int = (n: number): number => Math.floor(rand() * n);
   const tokens = ['a', 'b', 'c', 'a*', '>x'];
   const randomPattern = (): string => {
@@ -398,17 +399,6 @@ test('C4.1 hasWildcard sees only whole-token wildcards', (t) => {
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/** mulberry32: a tiny deterministic PRNG returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffle<T>(xs: T[], rand: () => number): T[] {
   for (let i = xs.length - 1; i > 0; i--) {
