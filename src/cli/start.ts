@@ -13,7 +13,12 @@ export function registerStart(program: Command): void {
     .option('-c, --config <file>', 'YAML configuration file (env SWARMMQ_CONFIG)');
   for (const spec of OPTION_SPECS) {
     if (spec.flag === undefined) continue; // secrets: YAML or environment only
-    cmd.option(`--${spec.flag} <value>`, `${spec.describe} (YAML ${spec.yaml}, env ${spec.env})`);
+    const describe = `${spec.describe} (YAML ${spec.yaml}, env ${spec.env})`;
+    if (spec.kind === 'list') {
+      cmd.option(`--${spec.flag} <value>`, describe, (v: string, prev: string[] = []) => [...prev, v]);
+    } else {
+      cmd.option(`--${spec.flag} <value>`, describe);
+    }
   }
   cmd.action(async (flags: Record<string, unknown>) => {
     let options: NodeOptions;

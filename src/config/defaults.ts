@@ -119,3 +119,28 @@ export const SUBLIST_CACHE_ENTRIES = 4096;
  * reads would otherwise keep it open, and a shutdown waits for it.
  */
 export const CLOSE_FLUSH_GRACE_MS = 2000;
+
+// ---- mesh (protocol/MESH.md) ----------------------------------------------
+
+/** The mesh port is the client port plus this (4222 -> 6222, NATS's cluster port), so nodes with different client ports never clash. */
+export const MESH_PORT_OFFSET = 2000;
+/** Copies of each destination (owner + replicas); capped at the cluster size (M3.1). */
+export const DEFAULT_REPLICATION_FACTOR = 3;
+/** Membership heartbeat: often enough that a lost node is noticed in a few seconds (M2.2). */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
+/** A member whose heartbeats stop for this long is dropped: 3.5 missed beats ride out a GC pause (M2.3). */
+export const DEFAULT_MEMBER_TIMEOUT_MS = 3500;
+/** How long a forwarded or replicated request may take before the peer counts as failing (M5.5). */
+export const DEFAULT_PEER_REQUEST_TIMEOUT_MS = 5000;
+/** Where nodes on one host find each other (M1.3): a directory per cluster under the OS temp dir. */
+export const LOCAL_REGISTRY_DIRNAME = 'swarmmq-registry';
+/** How often the local registry is read and known members are re-dialled (M1.3, M1.6). */
+export const DISCOVERY_INTERVAL_MS = 1000;
+/** Largest mesh frame: a 1 MiB payload plus headers and metadata fits with room to spare (M4.1). */
+export const MAX_MESH_FRAME_BYTES = 8 * 1024 * 1024;
+/** Outbound bytes queued on one peer link before senders wait for it to drain (M4.3). */
+export const MAX_LINK_PENDING_BYTES = 32 * 1024 * 1024;
+/** Consecutive failures before a peer's circuit opens, and how long it stays open at first (doubling to the max) (M5.5). */
+export const BREAKER_FAILURES = 3;
+export const BREAKER_OPEN_MS = 500;
+export const BREAKER_MAX_OPEN_MS = 10_000;

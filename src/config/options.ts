@@ -65,6 +65,28 @@ export interface NodeOptions {
   readonly maxBytesPerDestination: number;
   /** Consumer groups per destination. @default 64 */
   readonly maxGroupsPerDestination: number;
+  /** Whether the node joins a mesh; off, it is a standalone node. @default true */
+  readonly meshEnabled: boolean;
+  /** Mesh (libp2p) bind address. @default the client host */
+  readonly meshHost: string | undefined;
+  /** Mesh (libp2p) port; 0 picks a free one. @default client port + 2000, or 0 when the client port is 0 */
+  readonly meshPort: number | undefined;
+  /** Members to bootstrap from: `host:port` or multiaddrs (M1.5). @default [] */
+  readonly join: readonly string[];
+  /** mDNS discovery on the LAN: `auto` is on when the mesh binds a non-loopback address (M1.4). @default "auto" */
+  readonly mdns: 'auto' | 'on' | 'off';
+  /** Find nodes of the same cluster on this host through a registry directory (M1.3). @default true */
+  readonly localDiscovery: boolean;
+  /** Registry directory for local discovery. @default "<os tmpdir>/swarmmq-registry" */
+  readonly registryDir: string | undefined;
+  /** Copies of each destination, owner included (M3.1). @default 3 */
+  readonly replicationFactor: number;
+  /** Copies that must be synced before a send is confirmed; 0 = every live member of the preference list (M5.2). @default 0 */
+  readonly writeQuorum: number;
+  /** Membership heartbeat interval (M2.2). @default 1000 */
+  readonly heartbeatIntervalMs: number;
+  /** Silence after which a member is dropped (M2.3). @default 3500 */
+  readonly memberTimeoutMs: number;
   /** Destinations declared in the config file. */
   readonly destinations: readonly DestinationConfig[];
 }
@@ -82,7 +104,19 @@ export interface DestinationConfig {
   };
 }
 
-type Kind = 'string' | 'name' | 'host' | 'port' | 'bytes' | 'duration' | 'count' | 'logLevel' | 'masterKey';
+type Kind =
+  | 'string'
+  | 'name'
+  | 'host'
+  | 'port'
+  | 'bytes'
+  | 'duration'
+  | 'count'
+  | 'logLevel'
+  | 'masterKey'
+  | 'bool'
+  | 'list'
+  | 'mdns';
 
 export interface OptionSpec {
   readonly key: keyof NodeOptions;
@@ -308,6 +342,97 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     min: 1,
     describe: 'consumer groups per destination',
   },
+  {
+    key: 'meshEnabled',
+    yaml: 'cluster.enabled',
+    env: 'SWARMMQ_MESH',
+    flag: 'mesh',
+    kind: 'bool',
+    describe: 'join a mesh (false: a standalone node)',
+  },
+  {
+    key: 'meshHost',
+    yaml: 'cluster.host',
+    env: 'SWARMMQ_MESH_HOST',
+    flag: 'mesh-host',
+    kind: 'host',
+    describe: 'mesh (libp2p) bind address (default: the client host)',
+  },
+  {
+    key: 'meshPort',
+    yaml: 'cluster.port',
+    env: 'SWARMMQ_MESH_PORT',
+    flag: 'mesh-port',
+    kind: 'port',
+    describe: 'mesh (libp2p) port (default: client port + 2000; 0 picks a free one)',
+  },
+  {
+    key: 'join',
+    yaml: 'cluster.join',
+    env: 'SWARMMQ_JOIN',
+    flag: 'join',
+    kind: 'list',
+    describe: 'member to bootstrap from, host:port or multiaddr (repeatable; env: comma-separated)',
+  },
+  {
+    key: 'mdns',
+    yaml: 'cluster.mdns',
+    env: 'SWARMMQ_MDNS',
+    flag: 'mdns',
+    kind: 'mdns',
+    describe: 'mDNS discovery: auto (on for a non-loopback mesh host), on, off',
+  },
+  {
+    key: 'localDiscovery',
+    yaml: 'cluster.local_discovery',
+    env: 'SWARMMQ_LOCAL_DISCOVERY',
+    flag: 'local-discovery',
+    kind: 'bool',
+    describe: 'find nodes of the same cluster on this host',
+  },
+  {
+    key: 'registryDir',
+    yaml: 'cluster.registry_dir',
+    env: 'SWARMMQ_REGISTRY_DIR',
+    flag: 'registry-dir',
+    kind: 'string',
+    describe: 'directory where nodes on this host announce themselves',
+  },
+  {
+    key: 'replicationFactor',
+    yaml: 'cluster.replication_factor',
+    env: 'SWARMMQ_REPLICATION_FACTOR',
+    flag: 'replication-factor',
+    kind: 'count',
+    min: 1,
+    describe: 'copies of each destination, owner included (capped at the cluster size)',
+  },
+  {
+    key: 'writeQuorum',
+    yaml: 'cluster.write_quorum',
+    env: 'SWARMMQ_WRITE_QUORUM',
+    flag: 'write-quorum',
+    kind: 'count',
+    describe: 'copies synced before a send is confirmed (0: every live replica)',
+  },
+  {
+    key: 'heartbeatIntervalMs',
+    yaml: 'cluster.heartbeat_interval',
+    env: 'SWARMMQ_HEARTBEAT_INTERVAL',
+    flag: 'heartbeat-interval',
+    kind: 'duration',
+    min: 50,
+    describe: 'membership heartbeat interval',
+  },
+  {
+    key: 'memberTimeoutMs',
+    yaml: 'cluster.member_timeout',
+    env: 'SWARMMQ_MEMBER_TIMEOUT',
+    flag: 'member-timeout',
+    kind: 'duration',
+    min: 200,
+    describe: 'silence after which a member is dropped',
+  },
 ];
 
 export const DEFAULT_OPTIONS: NodeOptions = Object.freeze({
@@ -335,6 +460,17 @@ export const DEFAULT_OPTIONS: NodeOptions = Object.freeze({
   maxMsgsPerDestination: D.DEFAULT_MAX_MSGS_PER_DESTINATION,
   maxBytesPerDestination: D.DEFAULT_MAX_BYTES_PER_DESTINATION,
   maxGroupsPerDestination: D.DEFAULT_MAX_GROUPS_PER_DESTINATION,
+  meshEnabled: true,
+  meshHost: undefined,
+  meshPort: undefined,
+  join: Object.freeze([]),
+  mdns: 'auto',
+  localDiscovery: true,
+  registryDir: undefined,
+  replicationFactor: D.DEFAULT_REPLICATION_FACTOR,
+  writeQuorum: 0,
+  heartbeatIntervalMs: D.DEFAULT_HEARTBEAT_INTERVAL_MS,
+  memberTimeoutMs: D.DEFAULT_MEMBER_TIMEOUT_MS,
   destinations: Object.freeze([]),
 });
 
@@ -377,6 +513,9 @@ export function resolveOptions(sources: OptionSources = {}): NodeOptions {
     if (v !== undefined) out[k] = parseValue(spec, v, k);
   }
   const opts = out as unknown as NodeOptions;
+  if (opts.memberTimeoutMs <= opts.heartbeatIntervalMs) {
+    throw new ConfigError('cluster.member_timeout', 'must be longer than cluster.heartbeat_interval');
+  }
   if (opts.maxTotalPendingBytes < opts.maxPendingBytes) {
     throw new ConfigError('limits.max_total_pending', 'must be at least limits.max_pending');
   }
@@ -473,6 +612,31 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
     case 'duration': {
       const n = parseDurationMs(raw);
       return typeof n === 'string' ? fail(n) : checkMin(spec, n, fail);
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      if (typeof raw === 'string' && /^(true|yes|on|1)$/i.test(raw.trim())) return true;
+      if (typeof raw === 'string' && /^(false|no|off|0)$/i.test(raw.trim())) return false;
+      return fail(`expected true or false, got ${JSON.stringify(raw)}`);
+    }
+    case 'mdns': {
+      const v = typeof raw === 'boolean' ? (raw ? 'on' : 'off') : raw;
+      if (v === 'auto' || v === 'on' || v === 'off') return v;
+      return fail(`expected auto, on or off, got ${JSON.stringify(raw)}`);
+    }
+    case 'list': {
+      // YAML gives a list, env a comma-separated text, flags an array (repeatable) or a text.
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : undefined;
+      if (items === undefined) return fail('expected a list of addresses');
+      const out: string[] = [];
+      for (const item of items) {
+        if (typeof item !== 'string') return fail('expected a list of addresses');
+        const s = item.trim();
+        if (s === '') continue;
+        if (/\s/.test(s) || s.length > 512) return fail(`invalid address ${JSON.stringify(s.slice(0, 80))}`);
+        out.push(s);
+      }
+      return Object.freeze(out);
     }
     case 'masterKey': {
       if (Buffer.isBuffer(raw)) return raw.length === 32 ? raw : fail('must be 32 bytes');

@@ -4,6 +4,7 @@
  * when the test ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -33,7 +34,8 @@ export function tempDir(t: ExecutionContext): string {
 
 export function runCli(t: ExecutionContext, args: string[], env: Record<string, string> = {}): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    // A cluster name of its own, so nodes of concurrent tests never find each other (MESH.md M1.3).
+    env: { PATH: process.env.PATH ?? '', SWARMMQ_CLUSTER: `test-${randomBytes(4).toString('hex')}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const proc: CliProcess = {

@@ -27,7 +27,14 @@ export async function startTestNode(
 ): Promise<TestNode> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'swarmmq-test-'));
   const options = resolveOptions({
-    overrides: { host: '127.0.0.1', port: 0, ...overrides, dataDir: overrides.dataDir ?? dataDir },
+    // Standalone unless a test asks for the mesh: in-process nodes of concurrent tests must not meet.
+    overrides: {
+      host: '127.0.0.1',
+      port: 0,
+      meshEnabled: false,
+      ...overrides,
+      dataDir: overrides.dataDir ?? dataDir,
+    },
   });
   const logs: string[] = [];
   const sink = new Writable({
