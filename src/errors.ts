@@ -146,7 +146,8 @@ export class ConfigError extends Error {
 export class StartupError extends Error {
   override readonly name = 'StartupError';
   constructor(
-    readonly code: 'PORT_IN_USE' | 'BIND_FAILED' | 'DATA_DIR_UNUSABLE' | 'MASTER_KEY_MISMATCH',
+    readonly code:
+      'PORT_IN_USE' | 'BIND_FAILED' | 'DATA_DIR_UNUSABLE' | 'MASTER_KEY_MISMATCH' | 'MESH_FAILED',
     message: string,
   ) {
     super(message);
@@ -172,6 +173,10 @@ export const DurableErrorCode = {
   UnknownHandle: 'UNKNOWN_HANDLE',
   TooManyGroups: 'TOO_MANY_GROUPS',
   Closed: 'CLOSED',
+  /** Fewer replicas than the write quorum synced the message (protocol/MESH.md M5.2). */
+  ReplicationFailed: 'REPLICATION_FAILED',
+  /** The destination's owner could not be reached in time (M4.5). */
+  OwnerUnavailable: 'OWNER_UNAVAILABLE',
 } as const;
 export type DurableErrorCode = (typeof DurableErrorCode)[keyof typeof DurableErrorCode];
 

@@ -29,7 +29,7 @@ export function resolveMasterKey(configured: Buffer | undefined, dataDir: string
   writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   log.warn(
     { file },
-    'no master key configured: generated one for this node; set security.master_key (or SWARMMQ_MASTER_KEY) to the same key on every node of a cluster, and keep a copy: without it stored messages cannot be read',
+    'no master key configured: generated one for this node; set security.master_key (or SWARMMQ_MASTER_KEY) and keep a copy: without it the messages this node stored cannot be read',
   );
   return key;
 }

@@ -35,11 +35,17 @@ import type {
   DestinationInfo,
   EngineOptions,
   EngineStats,
+  Inventory,
+  InventoryState,
   PullRequest,
+  ReplicatedChange,
+  ReplicatedMessage,
+  ReplicationSink,
   SendRequest,
   SendResult,
 } from './types.js';
 import { checkDestinationName, DEAD_LETTER_HEADER, withHeader } from './names.js';
+import type { DurableService, SettleKind } from './service.js';
 import {
   Destination,
   Group,
@@ -70,10 +76,12 @@ const MAX_ID_BYTES = 128;
 const MESSAGE_KEY_BYTES = 14;
 /** How often the de-duplication window is pruned. */
 const DEDUP_PRUNE_INTERVAL_MS = 1000;
+/** Removed message ids remembered for merges (M7.4): about 100 bytes each. */
+const MAX_TOMBSTONES = 200_000;
 /** How often the on-disk size is measured for the disk limit. */
 const DISK_MEASURE_INTERVAL_MS = 1000;
 
-export class DurableEngine {
+export class DurableEngine implements DurableService {
   readonly dests = new Map<string, Destination>();
   readonly byId = new Map<number, Destination>();
   /** Ack deadlines, NAK delays, delayed releases and expiries: one timer for all (Scheduler). */
@@ -86,6 +94,9 @@ export class DurableEngine {
   private diskMeasured = 0;
   private writtenAtMeasure = 0;
   private readonly housekeeping: NodeJS.Timeout[] = [];
+  /** Set by the mesh: where an owned destination's changes are copied to (protocol/MESH.md section 5). */
+  replication: ReplicationSink | undefined;
+  /** Role of destinations this node creates for a send or CREATE (the mesh routes those to owners). */
   readonly stats: EngineStats = {
     stored: 0,
     duplicates: 0,
@@ -194,6 +205,7 @@ export class DurableEngine {
     name: string,
     settings: Partial<DestinationSettings> = {},
     forDeadLetters = false,
+    role: 'owner' | 'replica' = 'owner',
   ): Destination {
     const existing = this.dests.get(name);
     if (existing !== undefined) return existing;
@@ -207,12 +219,35 @@ export class DurableEngine {
     }
     const id = this.nextDestId++;
     const dest = new Destination(id, name, { ...this.settingsFor(name), ...settings }, 0);
+    dest.role = role;
     this.dests.set(name, dest);
     this.byId.set(id, dest);
     this.persistDestination(dest);
     this.store.writer.put(nodeKey('dest'), Buffer.from(String(this.nextDestId)));
     this.log.info({ destination: name, id }, 'destination created');
+    this.onCreated?.(name);
+    this.emit(dest, { op: 'dest', settings: dest.settings });
     return dest;
+  }
+
+  /** Told of every new destination (the mesh's catalog, M3.4). */
+  onCreated: ((name: string) => void) | undefined;
+
+  /** Copies a change of an owned destination to its replicas (M5.3); in order, not awaited. */
+  private emit(dest: Destination, change: ReplicatedChange): void {
+    if (dest.role === 'owner' && this.replication !== undefined) this.replication.change(dest.name, change);
+  }
+
+  private putState(
+    dest: Destination,
+    g: Group,
+    seq: number,
+    deliveries: number,
+    done: boolean,
+    deadlineMs: number,
+  ): void {
+    this.store.writer.put(stateKey(dest.id, g.id, seq), encodeState({ deliveries, done, deadlineMs }));
+    this.emit(dest, { op: 'state', group: g.name, seq, deliveries, done, deadlineMs });
   }
 
   private persistDestination(dest: Destination): void {
@@ -230,6 +265,7 @@ export class DurableEngine {
     if (existed && Object.keys(settings).length > 0) {
       dest.settings = { ...dest.settings, ...settings };
       this.persistDestination(dest);
+      this.emit(dest, { op: 'dest', settings: dest.settings });
     }
     await this.store.writer.commit();
     return !existed;
@@ -259,12 +295,19 @@ export class DurableEngine {
       );
       dest.groups.set(name, g);
       this.persistGroup(dest, g);
+      this.emit(dest, {
+        op: 'group',
+        group: name,
+        ackTimeoutMs: g.ackTimeoutMs,
+        maxDeliveries: g.maxDeliveries,
+      });
       this.store.writer.put(nodeKey('group'), Buffer.from(String(this.nextGroupId)));
       // A new group sees every message still stored (D2.3), in delivery order.
       for (const m of dest.msgs.values()) if (m.notBeforeMs === 0) g.ready.push(m.priority, m.seq);
     } else if (ackTimeoutMs !== undefined && ackTimeoutMs !== g.ackTimeoutMs) {
       g.ackTimeoutMs = ackTimeoutMs;
       this.persistGroup(dest, g);
+      this.emit(dest, { op: 'group', group: name, ackTimeoutMs, maxDeliveries: g.maxDeliveries });
     }
     return g;
   }
@@ -281,6 +324,7 @@ export class DurableEngine {
     if (g === undefined)
       throw new DurableError(C.InvalidGroup, `unknown group ${name.slice(0, 64)} of ${destination}`);
     dest.groups.delete(name);
+    this.emit(dest, { op: 'drop', group: name });
     g.inflight.clear(); // its timer events find nothing and end
     const w = this.store.writer;
     w.del(groupKey(dest.id, name));
@@ -413,6 +457,45 @@ export class DurableEngine {
     payload: Buffer,
     dedup: boolean,
   ): Promise<void> {
+    const msg = this.queueMessage(dest, seq, meta, headers, payload, dedup);
+    // An owned destination's message is confirmed once it is synced here and
+    // at its replicas (protocol/MESH.md M5.2): both run at once.
+    const replicated =
+      dest.role === 'owner' && this.replication !== undefined
+        ? this.replication.message(dest.name, { seq, ...meta, headers, payload, dedup })
+        : undefined;
+    // Settled either way before the local result is looked at: a rejection must never go unhandled.
+    const copies = replicated?.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    try {
+      await this.store.writer.commit();
+    } catch (err) {
+      await copies;
+      // Every send of a failed batch lands here; the batch is logged once, by the first of them.
+      if (this.lastWriteError !== err) {
+        this.lastWriteError = err;
+        this.log.error({ destination: dest.name, err: (err as Error).message }, 'store write failed');
+      }
+      throw new DurableError(C.StorageFailure, `message not stored: ${(err as Error).message}`);
+    }
+    const failed = await copies;
+    // Stored here, so it is delivered even when too few replicas confirmed
+    // (the sender hears so and may retry with the same id, M5.2).
+    this.admit(dest, msg, dedup, meta.timestampMs);
+    if (failed !== undefined) throw failed;
+  }
+
+  /** Queues a message's records (not yet synced) and returns its in-memory entry. */
+  private queueMessage(
+    dest: Destination,
+    seq: number,
+    meta: MessageMeta,
+    headers: Buffer | undefined,
+    payload: Buffer,
+    dedup: boolean,
+  ): StoredMsg {
     const key = messageKey(dest.id, meta.priority, seq);
     const value = sealMessage(this.ring, key, meta, headers, payload);
     const w = this.store.writer;
@@ -426,23 +509,20 @@ export class DurableEngine {
     // The destination record (with lastSeq) is rewritten once per batch, so
     // sequence numbers never go back after a restart (D3.3).
     dest.seqDirty = true;
-    try {
-      await w.commit();
-    } catch (err) {
-      // Every send of a failed batch lands here; the batch is logged once, by the first of them.
-      if (this.lastWriteError !== err) {
-        this.lastWriteError = err;
-        this.log.error({ destination: dest.name, err: (err as Error).message }, 'store write failed');
-      }
-      throw new DurableError(C.StorageFailure, `message not stored: ${(err as Error).message}`);
-    }
-    const msg: StoredMsg = {
+    return {
       seq,
+      id: meta.id,
       priority: meta.priority,
       size: key.length + value.length,
       expiresAtMs: meta.expiresAtMs,
       notBeforeMs: meta.notBeforeMs,
     };
+  }
+
+  /** A synced message joins the schedule: counted, de-dup indexed, timed, and released to the groups. */
+  private admit(dest: Destination, msg: StoredMsg, dedup: boolean, storedAtMs: number): void {
+    const seq = msg.seq;
+    const meta = { id: msg.id, timestampMs: storedAtMs };
     dest.msgs.set(seq, msg);
     dest.bytes += msg.size;
     dest.stored++;
@@ -540,10 +620,7 @@ export class DurableEngine {
       g.deliveries.set(seq, delivery);
       const deadlineMs = now + g.ackTimeoutMs;
       g.inflight.set(seq, { delivery, deadlineMs, eventDueMs: deadlineMs });
-      this.store.writer.put(
-        stateKey(dest.id, g.id, seq),
-        encodeState({ deliveries: delivery, done: false, deadlineMs }),
-      );
+      this.putState(dest, g, seq, delivery, false, deadlineMs);
       this.schedule({ dueMs: deadlineMs, kind: 'deadline', dest, group: g, seq, delivery });
       this.stats.delivered++;
       if (delivery > 1) this.stats.redelivered++;
@@ -600,6 +677,14 @@ export class DurableEngine {
 
   // ---- settle -------------------------------------------------------------
 
+  /** The settle verbs by name (DurableService). */
+  settle(kind: SettleKind, handle: string, delayMs = 0): void {
+    if (kind === 'ack') this.ack(handle);
+    else if (kind === 'nak') this.nak(handle, delayMs);
+    else if (kind === 'wip') this.working(handle);
+    else this.term(handle);
+  }
+
   /** D4.2: done with the message for this group. */
   ack(handle: string): void {
     const { dest, g, seq } = this.inFlight(handle);
@@ -615,10 +700,7 @@ export class DurableEngine {
       // Stays in flight (so no one else takes it) until the delay ends; on
       // disk too, so a restart holds it as long (it comes back at this deadline).
       flight.deadlineMs = Date.now() + delayMs;
-      this.store.writer.put(
-        stateKey(dest.id, g.id, seq),
-        encodeState({ deliveries: flight.delivery, done: false, deadlineMs: flight.deadlineMs }),
-      );
+      this.putState(dest, g, seq, flight.delivery, false, flight.deadlineMs);
       this.moveDeadline(dest, g, seq, flight);
     } else {
       g.inflight.delete(seq);
@@ -630,10 +712,7 @@ export class DurableEngine {
   working(handle: string): void {
     const { dest, g, seq, flight } = this.inFlight(handle);
     flight.deadlineMs = Date.now() + g.ackTimeoutMs;
-    this.store.writer.put(
-      stateKey(dest.id, g.id, seq),
-      encodeState({ deliveries: flight.delivery, done: false, deadlineMs: flight.deadlineMs }),
-    );
+    this.putState(dest, g, seq, flight.delivery, false, flight.deadlineMs);
     this.moveDeadline(dest, g, seq, flight);
   }
 
@@ -684,10 +763,7 @@ export class DurableEngine {
       this.deadLetter(dest, g, seq, 'max_deliveries');
       return;
     }
-    this.store.writer.put(
-      stateKey(dest.id, g.id, seq),
-      encodeState({ deliveries, done: false, deadlineMs: 0 }),
-    );
+    this.putState(dest, g, seq, deliveries, false, 0);
     g.ready.push(msg.priority, seq);
     this.serveWaiters(dest, g);
   }
@@ -700,10 +776,7 @@ export class DurableEngine {
     if (dest.doneByAll(seq)) {
       this.remove(dest, seq);
     } else {
-      this.store.writer.put(
-        stateKey(dest.id, g.id, seq),
-        encodeState({ deliveries: g.deliveries.get(seq) ?? 0, done: true, deadlineMs: 0 }),
-      );
+      this.putState(dest, g, seq, g.deliveries.get(seq) ?? 0, true, 0);
     }
   }
 
@@ -712,6 +785,8 @@ export class DurableEngine {
     if (msg === undefined) return;
     const w = this.store.writer;
     w.del(messageKey(dest.id, msg.priority, seq));
+    this.emit(dest, { op: 'remove', seq });
+    this.tombstone(dest.name, msg.id);
     for (const g of dest.groups.values()) {
       w.del(stateKey(dest.id, g.id, seq));
       g.done.delete(seq);
@@ -817,6 +892,9 @@ export class DurableEngine {
 
   private handle(e: TimerEvent, now: number): void {
     const dest = e.dest;
+    // A replica's deadlines and expiries are the owner's to act on; they are
+    // scheduled again if this node takes over (setRole).
+    if (dest.role !== 'owner' && e.kind !== 'release') return;
     switch (e.kind) {
       case 'deadline':
       case 'nak': {
@@ -844,6 +922,276 @@ export class DurableEngine {
         if (dest.msgs.has(e.seq)) this.expire(dest, e.seq);
         return;
     }
+  }
+
+  // ---- replicas (protocol/MESH.md section 5) --------------------------------
+
+  /**
+   * Makes this node the owner or a replica of a destination. Taking over
+   * restarts its timers from the replicated state: in-flight deliveries come
+   * back at their deadlines (their handles still settle), expiries fire
+   * (M5.4).
+   */
+  setRole(name: string, role: 'owner' | 'replica'): void {
+    const dest = this.dests.get(name);
+    if (dest === undefined || dest.role === role) return;
+    dest.role = role;
+    if (role === 'replica') {
+      for (const g of dest.groups.values()) for (const w of [...g.waiters]) w.resolve([]);
+      return;
+    }
+    const now = Date.now();
+    for (const g of dest.groups.values()) {
+      for (const [seq, f] of g.inflight) {
+        if (f.delivery < 0) {
+          g.inflight.delete(seq); // held for a dead-letter copy the old owner did not finish
+          continue;
+        }
+        f.eventDueMs = Math.max(f.deadlineMs, now);
+        this.schedule({ dueMs: f.eventDueMs, kind: 'deadline', dest, group: g, seq, delivery: f.delivery });
+      }
+      this.compactReady(dest, g);
+    }
+    for (const m of dest.msgs.values()) {
+      if (m.expiresAtMs > 0) this.schedule({ dueMs: m.expiresAtMs, kind: 'expire', dest, seq: m.seq });
+    }
+  }
+
+  /** A replica stores a message its owner stored; resolves once synced (M5.2). Idempotent. */
+  async applyMessage(name: string, m: ReplicatedMessage): Promise<void> {
+    const dest = this.replicaDestination(name);
+    if (dest.msgs.has(m.seq)) return;
+    if (m.seq > dest.lastSeq) dest.lastSeq = m.seq;
+    const meta: MessageMeta = {
+      id: m.id,
+      priority: m.priority,
+      timestampMs: m.timestampMs,
+      expiresAtMs: m.expiresAtMs,
+      notBeforeMs: m.notBeforeMs,
+      producer: m.producer,
+    };
+    const msg = this.queueMessage(dest, m.seq, meta, m.headers, m.payload, m.dedup);
+    // In memory at once, so the owner's later changes to it (sent right after) apply.
+    this.admit(dest, msg, m.dedup, m.timestampMs);
+    this.stats.stored--; // counted where it was sent
+    await this.store.writer.commit();
+  }
+
+  /** A replica applies any other change of its owner, in order (M5.3). */
+  applyChange(name: string, c: ReplicatedChange): void {
+    const dest = this.replicaDestination(name);
+    switch (c.op) {
+      case 'dest':
+        dest.settings = { ...c.settings };
+        this.persistDestination(dest);
+        return;
+      case 'group': {
+        const g = this.group(dest, c.group, c.ackTimeoutMs);
+        g.maxDeliveries = c.maxDeliveries;
+        return;
+      }
+      case 'drop':
+        if (dest.groups.has(c.group)) this.dropGroup(name, c.group);
+        return;
+      case 'remove':
+        this.remove(dest, c.seq);
+        return;
+      case 'state': {
+        const msg = dest.msgs.get(c.seq);
+        if (msg === undefined) return;
+        const g = this.group(dest, c.group);
+        if (c.deliveries > 0) g.deliveries.set(c.seq, c.deliveries);
+        if (c.done) {
+          g.inflight.delete(c.seq);
+          g.done.add(c.seq);
+        } else if (c.deadlineMs > 0) {
+          g.inflight.set(c.seq, { delivery: c.deliveries, deadlineMs: c.deadlineMs, eventDueMs: Infinity });
+        } else {
+          g.inflight.delete(c.seq);
+          g.ready.push(msg.priority, c.seq);
+        }
+        this.putState(dest, g, c.seq, c.deliveries, c.done, c.deadlineMs);
+        return;
+      }
+    }
+  }
+
+  // ---- hand-off and merge (protocol/MESH.md section 7) ----------------------
+
+  /** Removed ids, remembered so a merge does not bring back what was acked (M7.4). Bounded, oldest out. */
+  private readonly tombstones = new Set<string>();
+
+  private tombstone(destination: string, id: string): void {
+    const key = `${destination}\u0000${id}`;
+    this.tombstones.add(key);
+    if (this.tombstones.size > MAX_TOMBSTONES) {
+      const oldest = this.tombstones.values().next().value;
+      if (oldest !== undefined) this.tombstones.delete(oldest);
+    }
+  }
+
+  isTombstoned(destination: string, id: string): boolean {
+    return this.tombstones.has(`${destination}\u0000${id}`);
+  }
+
+  /** The remembered removed ids of one destination (sent with an inventory so acks merge, M7.3). */
+  tombstonesOf(destination: string): string[] {
+    const prefix = `${destination}\u0000`;
+    const out: string[] = [];
+    for (const k of this.tombstones) if (k.startsWith(prefix)) out.push(k.slice(prefix.length));
+    return out;
+  }
+
+  /** A message removed on another node (acked by every group there): removed here too (M7.3). */
+  removeById(name: string, id: string): boolean {
+    const dest = this.dests.get(name);
+    if (dest === undefined) return false;
+    for (const m of dest.msgs.values()) {
+      if (m.id !== id) continue;
+      this.remove(dest, m.seq);
+      return true;
+    }
+    return false;
+  }
+
+  /** A page of what this node holds of a destination, in seq order (M7.1). */
+  inventory(name: string, afterSeq: number, limit: number): Inventory | undefined {
+    const dest = this.dests.get(name);
+    if (dest === undefined) return undefined;
+    const seqs = [...dest.msgs.keys()].filter((s) => s > afterSeq).sort((a, b) => a - b);
+    const page = seqs.slice(0, limit);
+    const groups = [...dest.groups.values()];
+    return {
+      settings: dest.settings,
+      lastSeq: dest.lastSeq,
+      groups: groups.map((g) => ({
+        name: g.name,
+        ackTimeoutMs: g.ackTimeoutMs,
+        maxDeliveries: g.maxDeliveries,
+      })),
+      items: page.map((seq) => {
+        const m = dest.msgs.get(seq)!;
+        const st: InventoryState[] = [];
+        for (const g of groups) {
+          const deliveries = g.deliveries.get(seq) ?? 0;
+          const done = g.done.has(seq);
+          const deadlineMs = g.inflight.get(seq)?.deadlineMs ?? 0;
+          if (deliveries > 0 || done)
+            st.push([g.name, deliveries, done ? 1 : 0, Number.isFinite(deadlineMs) ? deadlineMs : 0]);
+        }
+        return { seq, id: m.id, p: m.priority, st };
+      }),
+      next: seqs.length > limit ? page[page.length - 1] : undefined,
+      removed: afterSeq === 0 ? this.tombstonesOf(name) : [],
+    };
+  }
+
+  /** Reads and opens stored messages for a peer (M7.2). Missing or damaged ones are left out. */
+  async exportMessages(name: string, seqs: number[]): Promise<ReplicatedMessage[]> {
+    const dest = this.dests.get(name);
+    if (dest === undefined) return [];
+    const present = seqs.filter((s) => dest.msgs.has(s));
+    const keys = present.map((s) => messageKey(dest.id, dest.msgs.get(s)!.priority, s));
+    const values = await this.store.db.getMany(keys);
+    const out: ReplicatedMessage[] = [];
+    for (let i = 0; i < present.length; i++) {
+      const v = values[i];
+      if (v === undefined) continue;
+      try {
+        const m = openMessage(this.ring, keys[i]!, v);
+        out.push({
+          seq: present[i]!,
+          ...m.meta,
+          headers: m.headers,
+          payload: m.payload,
+          dedup: dest.dedup.has(m.meta.id),
+        });
+      } catch (err) {
+        if (!(err instanceof IntegrityError)) throw err;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The owner takes a message only another node had (a send confirmed on the
+   * other side of a split, or missed while it was down): stored under a new
+   * seq unless its own is beyond this node's last, replicated like a send,
+   * with the groups' progress it had there (M7.3).
+   */
+  async importMessage(name: string, m: ReplicatedMessage, states: InventoryState[]): Promise<void> {
+    const dest = this.dests.get(name) ?? this.createDestination(name, {}, true);
+    const seq = m.seq > dest.lastSeq ? m.seq : dest.lastSeq + 1;
+    dest.lastSeq = seq;
+    const { headers, payload, dedup, seq: _old, ...meta } = m;
+    void _old;
+    await this.write(dest, seq, meta, headers, payload, dedup);
+    this.mergeStates(name, seq, states);
+  }
+
+  /** Merges a peer's progress on a message this node has: done anywhere is done (acks merge, M7.3). */
+  mergeStates(name: string, seq: number, states: InventoryState[]): void {
+    const dest = this.dests.get(name);
+    if (dest === undefined || !dest.msgs.has(seq)) return;
+    for (const [group, deliveries, done] of states) {
+      const g = dest.groups.get(group) ?? this.group(dest, group);
+      if (deliveries > (g.deliveries.get(seq) ?? 0)) g.deliveries.set(seq, deliveries);
+      if (done === 1 && !g.done.has(seq)) this.finish(dest, g, seq);
+    }
+  }
+
+  /** Applies the owner's group list and settings (M7.2). */
+  applyGroups(name: string, inv: Pick<Inventory, 'settings' | 'groups' | 'lastSeq'>): void {
+    const dest = this.replicaDestination(name);
+    dest.settings = { ...inv.settings };
+    if (inv.lastSeq > dest.lastSeq) dest.lastSeq = inv.lastSeq;
+    for (const g of inv.groups)
+      this.applyChange(name, {
+        op: 'group',
+        group: g.name,
+        ackTimeoutMs: g.ackTimeoutMs,
+        maxDeliveries: g.maxDeliveries,
+      });
+    this.persistDestination(dest);
+  }
+
+  /** A replica drops what its owner no longer has (M7.2). */
+  truncate(name: string, keep: ReadonlySet<number>): number {
+    const dest = this.dests.get(name);
+    if (dest === undefined) return 0;
+    let n = 0;
+    for (const seq of [...dest.msgs.keys()]) {
+      if (keep.has(seq)) continue;
+      this.remove(dest, seq);
+      n++;
+    }
+    return n;
+  }
+
+  /** This node no longer holds a copy of a destination: every record of it goes (M7.2). */
+  forgetDestination(name: string): void {
+    const dest = this.dests.get(name);
+    if (dest === undefined || dest.role === 'owner') return;
+    for (const g of [...dest.groups.keys()]) this.dropGroup(name, g);
+    for (const seq of [...dest.msgs.keys()]) this.remove(dest, seq);
+    for (const id of dest.dedup.keys()) this.store.writer.del(dedupKey(dest.id, id));
+    this.store.writer.del(destinationKey(name));
+    this.dests.delete(name);
+    this.byId.delete(dest.id);
+    this.log.info({ destination: name }, 'copy of destination released');
+  }
+
+  /** Waits for queued writes (a hand-off step is done once it is on disk). */
+  commit(): Promise<void> {
+    return this.store.writer.commit();
+  }
+
+  private replicaDestination(name: string): Destination {
+    let dest = this.dests.get(name);
+    if (dest === undefined) {
+      dest = this.createDestination(name, {}, true, 'replica');
+    }
+    return dest;
   }
 
   // ---- housekeeping -------------------------------------------------------

@@ -5,7 +5,7 @@
  */
 import { decodeState, type Store } from '../store/store.js';
 import { Prefix, parseMessageKey, parseStateKey, readU64 } from '../store/keys.js';
-import { readSchedule } from '../store/envelope.js';
+import { readMeta, readSchedule } from '../store/envelope.js';
 import { Destination, Group, type DestinationSettings, type TimerEvent } from './model.js';
 
 /** What loading fills in. */
@@ -52,10 +52,18 @@ export async function loadState(store: Store, t: LoadTarget): Promise<Loaded> {
     const { destId, priority, seq } = parseMessageKey(k);
     const dest = t.byId.get(destId);
     if (dest === undefined) return;
-    const { expiresAtMs, notBeforeMs } = readSchedule(v);
+    // A record too damaged to read is still loaded; delivering it sets it aside (D8.3).
+    let head: { expiresAtMs: number; notBeforeMs: number; id: string };
+    try {
+      head = readMeta(v);
+    } catch {
+      head = { ...readSchedule(v), id: '' };
+    }
+    const { expiresAtMs, notBeforeMs, id } = head;
     const size = k.length + v.length;
     dest.msgs.set(seq, {
       seq,
+      id,
       priority,
       size,
       expiresAtMs,

@@ -25,6 +25,8 @@ export interface DestinationSettings {
 
 export interface StoredMsg {
   readonly seq: number;
+  /** Its id (given or assigned): how copies on other nodes are matched (protocol/MESH.md M7.3). */
+  readonly id: string;
   readonly priority: number;
   /** Bytes on the record (key + value). */
   readonly size: number;
@@ -93,6 +95,12 @@ export class Destination {
   seqDirty = false;
   expired = 0;
   deadLettered = 0;
+  /**
+   * In a mesh, whether this node owns the destination (serves pulls, runs its
+   * timers, replicates its changes) or holds a replica (applies the owner's
+   * changes). A standalone node owns everything (protocol/MESH.md M5.1).
+   */
+  role: 'owner' | 'replica' = 'owner';
   constructor(
     readonly id: number,
     readonly name: string,

@@ -1,5 +1,6 @@
 /** The durable engine's public shapes: options, requests, results (protocol/DURABLE.md). */
 import type { DestinationSettings } from './model.js';
+import type { MessageMeta } from '../store/envelope.js';
 
 export interface EngineOptions {
   readonly dataDir: string;
@@ -75,4 +76,43 @@ export interface EngineStats {
   expired: number;
   deadLettered: number;
   quarantined: number;
+}
+
+/** A stored message as the owner copies it to a replica (protocol/MESH.md M5.2). */
+export interface ReplicatedMessage extends MessageMeta {
+  seq: number;
+  headers: Buffer | undefined;
+  payload: Buffer;
+  /** Whether a de-dup record is kept for its id (ids the producer chose). */
+  dedup: boolean;
+}
+
+/** Every other change of an owned destination, applied by replicas in order (M5.3). */
+export type ReplicatedChange =
+  | { op: 'dest'; settings: DestinationSettings }
+  | { op: 'group'; group: string; ackTimeoutMs: number; maxDeliveries: number }
+  | { op: 'drop'; group: string }
+  | { op: 'state'; group: string; seq: number; deliveries: number; done: boolean; deadlineMs: number }
+  | { op: 'remove'; seq: number };
+
+/** Where the engine copies the changes of destinations it owns (the mesh's replicator). */
+export interface ReplicationSink {
+  /** Resolves once enough replicas have synced the message (M5.2); rejects with a DurableError otherwise. */
+  message(destination: string, msg: ReplicatedMessage): Promise<void>;
+  change(destination: string, change: ReplicatedChange): void;
+}
+
+/** One group's progress on one message: [group, deliveries, done (0/1), deadlineMs]. */
+export type InventoryState = [string, number, number, number];
+
+/** A page of what a node holds of a destination (protocol/MESH.md M7.1). */
+export interface Inventory {
+  settings: DestinationSettings;
+  lastSeq: number;
+  groups: { name: string; ackTimeoutMs: number; maxDeliveries: number }[];
+  items: { seq: number; id: string; p: number; st: InventoryState[] }[];
+  /** The seq to ask after for the next page; undefined on the last. */
+  next: number | undefined;
+  /** On the first page: ids this node removed recently (M7.4). */
+  removed: string[];
 }
