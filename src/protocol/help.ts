@@ -18,6 +18,7 @@ const LINES: readonly [string, string][] = [
   [usage.CREATE, 'create a durable destination'],
   [usage.DESTS, 'list destinations with depth and consumer groups'],
   [usage.DROP, 'delete a consumer group (its acks and deliveries)'],
+  [usage.OWNER, 'which node owns <destination>, and which hold its replicas'],
 ];
 
 /** One help text, CRLF-terminated lines, each starting with '#'. */

@@ -50,7 +50,7 @@ export interface ParserSink {
   onOp(op: ClientOp): void;
 }
 
-export const DURABLE_VERBS = ['PULL', 'ACK', 'NAK', 'WIP', 'TERM', 'CREATE', 'DESTS', 'DROP'] as const;
+export const DURABLE_VERBS = ['PULL', 'ACK', 'NAK', 'WIP', 'TERM', 'CREATE', 'DESTS', 'DROP', 'OWNER'] as const;
 export type DurableVerb = (typeof DURABLE_VERBS)[number];
 
 /** One-line usage of each verb, used in -ERR texts and HELP (protocol/CLIENT.md section 3). */
@@ -73,4 +73,5 @@ export const usage = {
     'CREATE <destination> [ttl=<dur>] [max_msgs=<n>] [max_bytes=<size>] [max_deliveries=<n>] [ack_timeout=<dur>] [dead_letter_expired=true]',
   DESTS: 'DESTS',
   DROP: 'DROP <destination> <group>',
+  OWNER: 'OWNER <destination>',
 } as const;

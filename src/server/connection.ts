@@ -15,7 +15,7 @@ import { isValidPublishSubject, isValidSubscribeSubject } from '../subjects/subj
 import { CLOSE_FLUSH_GRACE_MS, OUTBOUND_FLUSH_THRESHOLD_BYTES } from '../config/defaults.js';
 import { Outbound } from './outbound.js';
 import { Subscription, type Deliverer, type Router } from './router.js';
-import type { DurableEngine } from '../durable/engine.js';
+import type { DurableService } from '../durable/service.js';
 import { DurableSession, type SessionConnection } from './durable-session.js';
 
 /** What a connection needs from its server; nothing else. */
@@ -23,7 +23,7 @@ export interface ConnectionHost {
   readonly router: Router;
   readonly options: NodeOptions;
   /** The node's durable engine (protocol/DURABLE.md). */
-  readonly durable: DurableEngine | undefined;
+  readonly durable: DurableService | undefined;
   infoLine(conn: ClientConnection): string;
   /** Queue the connection for the end-of-turn flush. */
   markDirty(conn: ClientConnection): void;
@@ -139,8 +139,15 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
         return this.handleSub(op.subject, op.queue, op.sid);
       case 'UNSUB':
         return this.handleUnsub(op.sid, op.max);
-      case 'PING':
-        return this.writeRaw(PONG_LINE);
+      case 'PING': {
+        // C2.6: after the answers to earlier SENDs and settles (clients' flush()).
+        const pending = this.session?.settled();
+        if (pending === undefined) return this.writeRaw(PONG_LINE);
+        void pending.then(() => {
+          if (!this.closed) this.writeRaw(PONG_LINE);
+        });
+        return;
+      }
       case 'PONG':
         this.pingsOut = 0;
         return;
@@ -233,6 +240,11 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       this.session = new DurableSession(this, engine, this.host.options.batchSize);
     }
     return this.session;
+  }
+
+  /** An INFO with changed cluster members (M2.5). */
+  resendInfo(): void {
+    this.writeRaw(this.host.infoLine(this));
   }
 
   // ---- SessionConnection ----

@@ -10,8 +10,10 @@ import { parseBytes, parseDurationMs } from '../config/units.js';
 import { DurableError, DurableErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { usage, type DurableVerb } from '../protocol/ops.js';
-import type { Delivery, DurableEngine, SendRequest, SendResult } from '../durable/engine.js';
+import type { Delivery, SendRequest, SendResult } from '../durable/engine.js';
+import type { DurableService, SettleKind } from '../durable/service.js';
 import type { DestinationSettings } from '../durable/model.js';
+import type { DestinationInfo } from '../durable/types.js';
 
 /** What the session needs from its connection. */
 export interface SessionConnection {
@@ -51,10 +53,13 @@ export class DurableSession {
   private readonly abort = new AbortController();
   /** Settles when every SEND so far has (D3.5: later PULL, CREATE and DESTS see them). */
   private sendsSettled: Promise<unknown> = Promise.resolve();
+  /** Settles, ACKs, CREATEs and DROPs answered by a remote owner and not yet answered (C2.6). */
+  private pendingOps = 0;
+  private opsSettled: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly conn: SessionConnection,
-    private readonly engine: DurableEngine,
+    private readonly engine: DurableService,
     private readonly defaultBatch: number,
   ) {
     // Each waiting PULL listens on the signal; D4.7 allows 64 (Node warns past 10).
@@ -136,29 +141,26 @@ export class DurableSession {
         case 'PULL':
           return this.pull(args);
         case 'ACK':
-          this.engine.ack(handleArg(verb, args, 1));
-          return this.conn.ok();
+          return this.settle('ack', handleArg(verb, args, 1));
         case 'NAK': {
           const handle = handleArg(verb, args, 2);
-          const delay = args.length > 1 ? duration(args[1]!, 'delay') : 0;
-          this.engine.nak(handle, delay);
-          return this.conn.ok();
+          return this.settle('nak', handle, args.length > 1 ? duration(args[1]!, 'delay') : 0);
         }
         case 'WIP':
-          this.engine.working(handleArg(verb, args, 1));
-          return this.conn.ok();
+          return this.settle('wip', handleArg(verb, args, 1));
         case 'TERM':
-          this.engine.term(handleArg(verb, args, 1));
-          return this.conn.ok();
+          return this.settle('term', handleArg(verb, args, 1));
         case 'CREATE':
           return this.create(args);
         case 'DESTS':
           return this.dests();
+        case 'OWNER':
+          return this.owner(args);
         case 'DROP': {
           // D7.3
           if (args.length !== 2) throw usageError('DROP');
-          this.engine.dropGroup(args[0]!, args[1]!);
-          return this.conn.writeLatin1(`+DROPPED ${args[0]!} ${args[1]!}\r\n`);
+          const line = `+DROPPED ${args[0]!} ${args[1]!}\r\n`;
+          return this.answer(this.engine.dropGroup(args[0]!, args[1]!), () => this.conn.writeLatin1(line));
         }
       }
     } catch (err) {
@@ -262,9 +264,55 @@ export class DurableSession {
     );
   }
 
+  /** M3.3: `+OWNER <destination> <owner-id> <owner-client> <replica-id>,...` (`-` for none). */
+  private owner(args: readonly string[]): void {
+    if (args.length !== 1) throw usageError('OWNER');
+    const places = this.engine.placement?.(args[0]!) ?? [];
+    if (places.length === 0) {
+      // A standalone node owns everything it stores.
+      this.conn.writeLatin1(`+OWNER ${args[0]!} local - -\r\n`);
+      return;
+    }
+    const [owner, ...replicas] = places;
+    const rest = replicas.length === 0 ? '-' : replicas.map((r) => r.id).join(',');
+    this.conn.writeLatin1(`+OWNER ${args[0]!} ${owner!.id} ${owner!.client} ${rest}\r\n`);
+  }
+
+  /**
+   * C2.6: a PING is answered once everything before it is; undefined when
+   * nothing is pending (a waiting PULL does not count: it may wait minutes).
+   */
+  settled(): Promise<unknown> | undefined {
+    if (this.pendingSends === 0 && this.pendingOps === 0) return undefined;
+    return Promise.allSettled([this.sendsSettled, this.opsSettled]);
+  }
+
+  /** Settles now when the engine is local, or once the owner answers (through the mesh). */
+  private settle(kind: SettleKind, handle: string, delayMs?: number): void {
+    this.answer(this.engine.settle(kind, handle, delayMs), () => this.conn.ok());
+  }
+
+  /** Runs `then` after a result that may be a promise; a rejection becomes -ERR. */
+  private answer<T>(result: T | Promise<T>, then: (v: T) => void): void {
+    if (!(result instanceof Promise)) return then(result);
+    this.pendingOps++;
+    this.opsSettled = Promise.allSettled([this.opsSettled, result]).then(() => this.pendingOps--);
+    result.then(
+      (v) => {
+        if (!this.conn.closed) then(v);
+      },
+      (err: unknown) => {
+        if (!this.conn.closed) this.conn.writeUtf8(errLine(err, this.conn.log));
+      },
+    );
+  }
+
   /** D7.2: one DEST line per destination, then +DESTS with the count. */
   private dests(): void {
-    const list = this.engine.list();
+    this.answer(this.engine.list(), (list) => this.writeDests(list));
+  }
+
+  private writeDests(list: DestinationInfo[]): void {
     for (const d of list) {
       const groups = d.groups.map((g) => `${g.name}:${g.pending}/${g.inFlight}/${g.acked}`).join(',');
       this.conn.writeLatin1(

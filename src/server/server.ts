@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { ClientConnection, type ConnectionHost } from './connection.js';
 import { Router } from './router.js';
-import type { DurableEngine } from '../durable/engine.js';
+import type { DurableService } from '../durable/service.js';
 
 export interface ServerStats {
   readonly connections: number;
@@ -54,7 +54,8 @@ export class ClientServer implements ConnectionHost {
   constructor(
     readonly options: NodeOptions,
     private readonly log: Logger,
-    readonly durable: DurableEngine | undefined = undefined,
+    /** Set by the node: the engine, or the mesh's routing in a cluster. */
+    public durable: DurableService | undefined = undefined,
   ) {
     this.tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
@@ -117,8 +118,21 @@ export class ClientServer implements ConnectionHost {
       max_payload: this.options.maxPayloadBytes,
       cluster: this.options.clusterName,
     };
+    this.infoFields = info;
     this.infoBase = JSON.stringify(info).slice(0, -1);
     this.tcp.on('error', (err) => this.log.error({ err: err.message }, 'client listener error'));
+  }
+
+  private infoFields: Record<string, unknown> = {};
+
+  /**
+   * The client addresses of the live mesh members (M2.5): INFO carries them
+   * as `connect_urls`, and connected clients get the new INFO at once, so a
+   * stock NATS client knows where to fail over to.
+   */
+  setConnectUrls(urls: readonly string[]): void {
+    this.infoBase = JSON.stringify({ ...this.infoFields, connect_urls: urls }).slice(0, -1);
+    for (const conn of this.connections.values()) if (conn.connected && !conn.closed) conn.resendInfo();
   }
 
   infoLine(conn: ClientConnection): string {
