@@ -12,6 +12,7 @@ import { resolveMasterKey } from './crypto/master-key.js';
 import { KeyRing } from './crypto/seal.js';
 import { DurableEngine } from './durable/engine.js';
 import { VERSION } from './version.js';
+import { Mesh } from './mesh/mesh.js';
 
 export interface StartNodeInit {
   options: NodeOptions;
@@ -23,6 +24,8 @@ export interface SwarmNode {
   readonly options: NodeOptions;
   readonly server: ClientServer;
   readonly durable: DurableEngine;
+  /** The node's mesh; undefined for a standalone node (cluster.enabled false). */
+  readonly mesh: Mesh | undefined;
   readonly log: Logger;
   /** host:port of the client port. */
   readonly clientAddress: string;
@@ -37,9 +40,12 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
   const ring = new KeyRing(resolveMasterKey(options.masterKey, options.dataDir, log));
   const durable = await openEngine(options, ring, log.child({ component: 'durable' }));
   const server = new ClientServer(options, log.child({ component: 'server' }), durable);
+  let mesh: Mesh | undefined;
   try {
     await server.listen();
+    if (options.meshEnabled) mesh = await startMesh(options, server, durable, log);
   } catch (err) {
+    await server.close();
     await durable.close();
     throw err;
   }
@@ -60,18 +66,57 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
     options,
     server,
     durable,
+    mesh,
     log,
     clientAddress,
     stop() {
       stopping ??= (async () => {
         log.info({ connections: server.connections.size }, 'node stopping');
         await server.close();
+        await mesh?.stop();
         await durable.close();
         log.info('node stopped');
       })();
       return stopping;
     },
   };
+}
+
+/** Joins the mesh; from then on durable calls go through its routing (protocol/MESH.md). */
+async function startMesh(
+  options: NodeOptions,
+  server: ClientServer,
+  durable: DurableEngine,
+  log: Logger,
+): Promise<Mesh> {
+  let mesh: Mesh;
+  try {
+    mesh = await Mesh.start({
+      options,
+      engine: durable,
+      router: server.router,
+      clientAddress: `${server.host}:${server.port}`,
+      name: server.name,
+      load: () => ({
+        connections: server.connections.size,
+        destinations: durable.dests.size,
+        rssBytes: process.memoryUsage.rss(),
+      }),
+      log: log.child({ component: 'mesh' }),
+    });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why =
+      e.code === 'EADDRINUSE' ? 'is already in use (set cluster.port / --mesh-port)' : `: ${e.message}`;
+    throw new StartupError(
+      'MESH_FAILED',
+      `cannot start the mesh on ${options.meshHost ?? options.host} ${why}`,
+    );
+  }
+  server.durable = mesh.durable;
+  server.setConnectUrls(mesh.clientUrls());
+  mesh.on('view', () => server.setConnectUrls(mesh.clientUrls()));
+  return mesh;
 }
 
 async function openEngine(options: NodeOptions, ring: KeyRing, log: Logger): Promise<DurableEngine> {

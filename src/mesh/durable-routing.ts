@@ -1,0 +1,272 @@
+/**
+ * Durable calls in a cluster (protocol/MESH.md M4.5): a client may connect to
+ * any node; each send, pull, settle and admin call runs at the destination's
+ * owner, here or over `/swarmmq/durable/1.0.0`. When the owner cannot be
+ * reached, the call waits for the membership to change and goes to the new
+ * owner, within a deadline. Sends get an id before they leave this node, so
+ * a retried send is de-duplicated by the owner (D3.4).
+ */
+import { randomBytes } from 'node:crypto';
+import type { DurableEngine } from '../durable/engine.js';
+import type { DestinationSettings } from '../durable/model.js';
+import type { DurableService, NodePlace, SettleKind } from '../durable/service.js';
+import type { Delivery, DestinationInfo, PullRequest, SendRequest, SendResult } from '../durable/types.js';
+import { DurableError, DurableErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import { PeerError, type Answer, type Channel, type ChannelHandlers } from './channel.js';
+import type { Links } from './links.js';
+import { joinBody, packBodies, splitBody, unpackBodies, type Packed } from './bodies.js';
+
+export const DURABLE_PROTOCOL = '/swarmmq/durable/1.0.0';
+
+/** How long a call waits for a reachable owner before it fails (M4.5). */
+const OWNER_WAIT_MS = 15_000;
+/** Pause between attempts when nothing else signals a change. */
+const RETRY_PAUSE_MS = 100;
+
+export interface DurableRoutingInit {
+  engine: DurableEngine;
+  links: Links;
+  selfId: string;
+  /** The owner of a destination in the current view. */
+  ownerOf: (destination: string) => string | undefined;
+  /** Live members other than this node. */
+  peers: () => string[];
+  /** Destination names announced by other nodes (M3.4). */
+  catalog: ReadonlySet<string>;
+  /** Resolves when the membership next changes (or after `ms`). */
+  viewChange: (ms: number) => Promise<void>;
+  /** Resolves when a destination this node owns is ready to serve (its hand-off done, M7.2). */
+  ready: (destination: string) => Promise<void>;
+  /** The live nodes holding a destination, owner first (M3.3). */
+  placement: (destination: string) => NodePlace[];
+}
+
+class NotOwnerError extends Error {
+  override name = 'NotOwner';
+}
+
+export class DurableRouting implements DurableService {
+  forwarded = 0;
+
+  constructor(
+    private readonly init: DurableRoutingInit,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.init.links.handle(DURABLE_PROTOCOL, () => this.ownerHandlers());
+  }
+
+  placement(destination: string): NodePlace[] {
+    return this.init.placement(destination);
+  }
+
+  isDestination(name: string): boolean {
+    return this.init.engine.isDestination(name) || this.init.catalog.has(name);
+  }
+
+  send(req: SendRequest): Promise<SendResult> {
+    // An id before the first attempt: a retry after a lost answer is a duplicate, not a second copy.
+    const r: SendRequest = { ...req, id: req.id ?? randomBytes(16).toString('hex') };
+    return this.route(
+      r.destination,
+      () => this.init.engine.send(req),
+      async (ch) => {
+        const { headers, payload, ...rest } = r;
+        const a = await ch.request(
+          'send',
+          { req: { ...rest, hl: headers?.length ?? -1 } },
+          joinBody(headers, payload),
+        );
+        return a.head as unknown as SendResult;
+      },
+    );
+  }
+
+  pull(req: PullRequest): Promise<Delivery[]> {
+    return this.route(
+      req.destination,
+      () => this.init.engine.pull(req),
+      async (ch) => {
+        const { signal, ...rest } = req;
+        const a = await ch.request('pull', { req: rest }, undefined, {
+          timeoutMs: req.waitMs + this.init.links.limits.requestTimeoutMs,
+          signal,
+        });
+        return decodeDeliveries(a);
+      },
+    );
+  }
+
+  settle(kind: SettleKind, handle: string, delayMs?: number): void | Promise<void> {
+    const destination = handleDestination(handle);
+    // Local and owned: synchronous, as on a standalone node.
+    if (destination === undefined || this.init.ownerOf(destination) === this.init.selfId) {
+      return this.init.engine.settle(kind, handle, delayMs);
+    }
+    return this.route(
+      destination,
+      () => this.init.engine.settle(kind, handle, delayMs),
+      async (ch) => {
+        await ch.request('settle', { kind, handle, delayMs });
+      },
+    );
+  }
+
+  ensureDestination(name: string, settings: Partial<DestinationSettings>): Promise<boolean> {
+    return this.route(
+      name,
+      () => this.init.engine.ensureDestination(name, settings),
+      async (ch) => (await ch.request('create', { name, settings })).head?.created === true,
+    );
+  }
+
+  dropGroup(destination: string, group: string): void | Promise<void> {
+    if (this.init.ownerOf(destination) === this.init.selfId)
+      return this.init.engine.dropGroup(destination, group);
+    return this.route(
+      destination,
+      () => this.init.engine.dropGroup(destination, group),
+      async (ch) => {
+        await ch.request('drop', { destination, group });
+      },
+    );
+  }
+
+  /** D7.2 over the cluster: each live member lists the destinations it owns. */
+  async list(): Promise<DestinationInfo[]> {
+    const parts = await Promise.all([
+      Promise.resolve(this.ownedList()),
+      ...this.init.peers().map(async (peer) => {
+        try {
+          const ch = await this.init.links.channel(peer, DURABLE_PROTOCOL);
+          return (await ch.request('list', {})).head?.list as DestinationInfo[];
+        } catch (err) {
+          this.log.warn({ peer, err: (err as Error).message }, 'DESTS: a member did not answer');
+          return [];
+        }
+      }),
+    ]);
+    const byName = new Map<string, DestinationInfo>();
+    for (const part of parts) for (const d of part) if (!byName.has(d.name)) byName.set(d.name, d);
+    return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  private ownedList(): DestinationInfo[] {
+    const engine = this.init.engine;
+    return engine.list().filter((d) => engine.dests.get(d.name)?.role === 'owner');
+  }
+
+  /** Runs a call at the owner: here, or at the peer, retrying through view changes (M4.5). */
+  private async route<T>(
+    destination: string,
+    local: () => T | Promise<T>,
+    remote: (ch: Channel) => Promise<T>,
+  ): Promise<T> {
+    const deadline = Date.now() + OWNER_WAIT_MS;
+    for (;;) {
+      const owner = this.init.ownerOf(destination);
+      if (owner === this.init.selfId) {
+        await this.init.ready(destination);
+        return await local();
+      }
+      let why: string;
+      if (owner === undefined) why = 'no owner';
+      else {
+        try {
+          const ch = await this.init.links.channel(owner, DURABLE_PROTOCOL);
+          this.forwarded++;
+          const out = await remote(ch);
+          this.init.links.succeeded(owner);
+          return out;
+        } catch (err) {
+          if (!(err instanceof PeerError)) throw err;
+          if (err.code === 'DurableError') {
+            const code =
+              (err.detail?.code as DurableErrorCode | undefined) ?? DurableErrorCode.StorageFailure;
+            throw new DurableError(code, err.message);
+          }
+          if (err.code === 'Aborted') throw err;
+          if (err.code !== 'NotOwner') this.init.links.failed(owner, err);
+          why = err.message;
+        }
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new DurableError(
+          DurableErrorCode.OwnerUnavailable,
+          `owner of ${destination} unavailable (${why}); retry`,
+        );
+      }
+      this.log.debug({ destination, owner, why }, 'owner not reached; waiting for the view to change');
+      await this.init.viewChange(Math.min(left, RETRY_PAUSE_MS * 5));
+      await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
+    }
+  }
+
+  /** What the owner does with calls forwarded to it. */
+  private ownerHandlers(): ChannelHandlers {
+    const engine = this.init.engine;
+    const mine = async (destination: string): Promise<void> => {
+      if (this.init.ownerOf(destination) !== this.init.selfId) {
+        throw new NotOwnerError(`this node does not own ${destination}`);
+      }
+      await this.init.ready(destination);
+    };
+    return {
+      request: async (method, head, data): Promise<Answer> => {
+        switch (method) {
+          case 'send': {
+            const r = head.req as Omit<SendRequest, 'headers' | 'payload'> & { hl: number };
+            await mine(r.destination);
+            const res = await engine.send({ ...r, ...splitBody(data, r.hl) });
+            return { head: res as unknown as Record<string, unknown> };
+          }
+          case 'pull': {
+            const r = head.req as PullRequest;
+            await mine(r.destination);
+            return encodeDeliveries(await engine.pull(r));
+          }
+          case 'settle': {
+            const handle = String(head.handle);
+            await mine(handleDestination(handle) ?? '');
+            engine.settle(head.kind as SettleKind, handle, head.delayMs as number | undefined);
+            return {};
+          }
+          case 'create': {
+            await mine(String(head.name));
+            const created = await engine.ensureDestination(
+              String(head.name),
+              head.settings as Partial<DestinationSettings>,
+            );
+            return { head: { created } };
+          }
+          case 'drop':
+            await mine(String(head.destination));
+            engine.dropGroup(String(head.destination), String(head.group));
+            return {};
+          case 'list':
+            return { head: { list: this.ownedList() } };
+          default:
+            throw new Error(`unknown durable request ${method}`);
+        }
+      },
+    };
+  }
+}
+
+/** The destination of a handle `<seq>/<delivery>/<group>/<destination>` (D4.9). */
+function handleDestination(handle: string): string | undefined {
+  const m = /^\d+\/\d+\/[A-Za-z0-9_-]+\/(.+)$/.exec(handle);
+  return m === null ? undefined : m[1];
+}
+
+function encodeDeliveries(msgs: Delivery[]): Answer {
+  const { meta, data } = packBodies(msgs);
+  return { head: { msgs: meta }, data };
+}
+
+function decodeDeliveries(a: Answer): Delivery[] {
+  return unpackBodies<Delivery>((a.head?.msgs ?? []) as Packed<Delivery>[], a.data ?? Buffer.alloc(0));
+}

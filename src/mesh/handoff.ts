@@ -1,0 +1,306 @@
+/**
+ * Hand-off and merge (protocol/MESH.md section 7) on
+ * `/swarmmq/handoff/1.0.0`. When this node becomes the owner of a
+ * destination, it holds calls for it until it has merged what every live
+ * member holds of it (M7.2); when members join or return, it merges their
+ * copies and brings them up to date (M7.3). Merging matches messages by id:
+ * a message only the peer has is taken over (unless it was acked here, M7.4);
+ * a group's progress merges (done anywhere is done); the peer then gets what
+ * it lacks and drops what the owner no longer has. Members no longer in the
+ * preference list drop their copy.
+ */
+import type { DurableEngine } from '../durable/engine.js';
+import type { Inventory, ReplicatedMessage } from '../durable/types.js';
+import type { Logger } from '../log.js';
+import type { Answer, Channel, ChannelHandlers } from './channel.js';
+import type { Links } from './links.js';
+import { joinBody, packBodies, unpackBodies, type Packed } from './bodies.js';
+import { REPLICA_PROTOCOL } from './replication.js';
+import type { HashRing } from './ring.js';
+import { placementKey } from './ring.js';
+
+export const HANDOFF_PROTOCOL = '/swarmmq/handoff/1.0.0';
+
+/** Inventory entries per page and message bodies per fetch: frames stay well under the frame limit. */
+const INVENTORY_PAGE = 4000;
+const FETCH_BATCH = 128;
+/** Calls wait at most this long for a takeover merge; then the node serves what it has (logged). */
+const READY_WAIT_MS = 20_000;
+
+export interface HandoffInit {
+  engine: DurableEngine;
+  links: Links;
+  selfId: string;
+  preferenceOf: (destination: string) => string[];
+  peers: () => string[];
+}
+
+export class Handoff {
+  /** Takeover merges in progress: calls for these destinations wait (M7.2). */
+  private readonly pending = new Map<string, Promise<void>>();
+  /** Destinations this node owned after the last view change. */
+  private owned = new Set<string>();
+  /** Peers being synced per destination, so one change does not start the same work twice. */
+  private readonly running = new Set<string>();
+  private stopped = false;
+  synced = 0;
+
+  constructor(
+    private readonly init: HandoffInit,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.init.links.handle(HANDOFF_PROTOCOL, () => this.handlers());
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Resolves when calls for `destination` may be served here. */
+  ready(destination: string): Promise<void> {
+    return this.pending.get(placementKey(destination)) ?? Promise.resolve();
+  }
+
+  /** After a membership change: take over, bring new members up to date, release dropped ones. */
+  viewChanged(before: HashRing, after: HashRing, names: Iterable<string>): void {
+    const self = this.init.selfId;
+    const newMembers = after.members.filter((id) => id !== self && !before.members.includes(id));
+    const owned = new Set<string>();
+    for (const name of names) {
+      const key = placementKey(name);
+      if (key !== name) continue; // a dead-letter destination moves with its origin
+      const list = after.preferenceList(key, this.init.preferenceOf(name).length || 1);
+      if (after.owner(key) !== self) continue;
+      owned.add(name);
+      const oldList = before.preferenceList(key, list.length);
+      if (!this.owned.has(name)) {
+        this.takeover(name, this.init.peers());
+      } else {
+        const targets = new Set(newMembers);
+        for (const id of list) if (id !== self && !oldList.includes(id)) targets.add(id);
+        for (const id of oldList)
+          if (id !== self && !list.includes(id) && after.members.includes(id)) targets.add(id);
+        if (targets.size > 0) void this.syncAll(name, [...targets]);
+      }
+    }
+    this.owned = owned;
+  }
+
+  /** A destination this node just created as its owner (a send or CREATE): nothing to take over. */
+  created(name: string): void {
+    if (placementKey(name) === name) this.owned.add(name);
+  }
+
+  /** A destination announced by a peer that this node owns but had not heard of (M3.4). */
+  discovered(name: string, isOwner: boolean): void {
+    if (!isOwner || this.owned.has(placementKey(name)) || placementKey(name) !== name) return;
+    this.owned.add(name);
+    this.takeover(name, this.init.peers());
+  }
+
+  private takeover(name: string, peers: string[]): void {
+    if (this.pending.has(name)) return;
+    const started = Date.now();
+    const work = this.syncAll(name, peers).then(() => {
+      this.log.info(
+        { destination: name, peers: peers.length, ms: Date.now() - started },
+        'took over destination',
+      );
+    });
+    const gate = Promise.race([
+      work,
+      new Promise<void>((resolve) =>
+        setTimeout(() => {
+          if (this.pending.has(name))
+            this.log.warn({ destination: name }, 'takeover merge slow; serving what is here');
+          resolve();
+        }, READY_WAIT_MS).unref(),
+      ),
+    ]);
+    this.pending.set(name, gate);
+    void gate.finally(() => {
+      if (this.pending.get(name) === gate) this.pending.delete(name);
+    });
+  }
+
+  private async syncAll(name: string, peers: string[]): Promise<void> {
+    await Promise.all(peers.map((p) => this.sync(name, p)));
+  }
+
+  /** Merges one peer's copy of a destination (and of its dead letters) into this owner's, then updates or releases the peer. */
+  private async sync(name: string, peer: string): Promise<void> {
+    const key = `${name} ${peer}`;
+    if (this.running.has(key) || this.stopped) return;
+    this.running.add(key);
+    const started = Date.now();
+    try {
+      const ch = await this.init.links.channel(peer, HANDOFF_PROTOCOL);
+      const stats = { imported: 0, pushed: 0, removed: 0 };
+      for (const d of [name, `${name}.DLQ`]) {
+        const r = await this.syncOne(d, peer, ch);
+        stats.imported += r.imported;
+        stats.pushed += r.pushed;
+        stats.removed += r.removed;
+      }
+      const keep = this.init.preferenceOf(name).includes(peer);
+      if (!keep) await ch.request('forget', { d: name });
+      this.synced++;
+      if (stats.imported + stats.pushed + stats.removed > 0 || !keep) {
+        this.log.info(
+          { destination: name, peer, ...stats, released: !keep, ms: Date.now() - started },
+          'destination synced with peer',
+        );
+      }
+    } catch (err) {
+      this.log.warn(
+        { destination: name, peer, err: (err as Error).message },
+        'sync with peer failed; retried on the next change',
+      );
+    } finally {
+      this.running.delete(key);
+    }
+  }
+
+  private async syncOne(
+    name: string,
+    peer: string,
+    ch: Channel,
+  ): Promise<{ imported: number; pushed: number; removed: number }> {
+    const engine = this.init.engine;
+    const out = { imported: 0, pushed: 0, removed: 0 };
+    // 1. What the peer has.
+    const theirs: Inventory['items'] = [];
+    let theirMeta: Inventory | undefined;
+    for (let after = 0; ;) {
+      const a = await ch.request('inventory', { d: name, after, limit: INVENTORY_PAGE });
+      const inv = a.head?.inv as Inventory | undefined;
+      if (inv === undefined) break;
+      theirMeta ??= inv;
+      theirs.push(...inv.items);
+      if (inv.next === undefined) break;
+      after = inv.next;
+    }
+    if (theirMeta === undefined && !engine.isDestination(name)) return out;
+    // 2. Merge it here: same id -> progress merges; unknown id -> taken over unless acked here.
+    const mineById = new Map<string, number>();
+    const dest = engine.dests.get(name);
+    if (dest !== undefined) for (const m of dest.msgs.values()) mineById.set(m.id, m.seq);
+    // Removed there (acked by every group, expired, dead-lettered): removed here too (acks merge).
+    const theirRemoved = new Set(theirMeta?.removed ?? []);
+    for (const id of theirRemoved) {
+      if (mineById.has(id) && engine.removeById(name, id)) mineById.delete(id);
+    }
+    const toFetch: Inventory['items'] = [];
+    for (const it of theirs) {
+      const seq = mineById.get(it.id);
+      if (seq !== undefined) engine.mergeStates(name, seq, it.st);
+      else if (!engine.isTombstoned(name, it.id)) toFetch.push(it);
+    }
+    if (theirMeta !== undefined && !engine.isDestination(name))
+      engine.createDestination(name, theirMeta.settings, true);
+    for (let i = 0; i < toFetch.length; i += FETCH_BATCH) {
+      const batch = toFetch.slice(i, i + FETCH_BATCH);
+      const msgs = decodeMessages(await ch.request('fetch', { d: name, seqs: batch.map((b) => b.seq) }));
+      const states = new Map(batch.map((b) => [b.seq, b.st]));
+      for (const m of msgs) {
+        await engine.importMessage(name, m, states.get(m.seq) ?? []);
+        out.imported++;
+      }
+    }
+    // 3. Bring the peer up to date, if it is to keep a copy.
+    if (!this.init.preferenceOf(name).includes(peer)) return out;
+    const rep = await this.init.links.channel(peer, REPLICA_PROTOCOL);
+    const mine = engine.inventory(name, 0, Number.MAX_SAFE_INTEGER);
+    if (mine === undefined) return out;
+    await ch.request('groups', {
+      d: name,
+      settings: mine.settings,
+      groups: mine.groups,
+      lastSeq: mine.lastSeq,
+    });
+    // What the peer has that this owner does not (or under another id): dropped first, so the
+    // owner's message with that seq can take its place.
+    const mineBySeq = new Map(mine.items.map((m) => [m.seq, m.id]));
+    for (const t of theirs) {
+      if (mineBySeq.get(t.seq) === t.id) continue;
+      rep.event('change', { d: name, c: { op: 'remove', seq: t.seq } });
+      out.removed++;
+    }
+    const theirBySeq = new Map(theirs.map((t) => [t.seq, t.id]));
+    const missing = mine.items.filter((m) => theirBySeq.get(m.seq) !== m.id);
+    for (let i = 0; i < missing.length; i += FETCH_BATCH) {
+      const msgs = await engine.exportMessages(
+        name,
+        missing.slice(i, i + FETCH_BATCH).map((m) => m.seq),
+      );
+      await Promise.all(msgs.map((m) => replicate(rep, name, m)));
+      out.pushed += msgs.length;
+    }
+    for (const m of mine.items) {
+      for (const [group, deliveries, done, deadlineMs] of m.st) {
+        rep.event('change', {
+          d: name,
+          c: { op: 'state', group, seq: m.seq, deliveries, done: done === 1, deadlineMs },
+        });
+      }
+    }
+    await ch.request('flush', {});
+    return out;
+  }
+
+  /** What a peer does when an owner syncs with it. */
+  private handlers(): ChannelHandlers {
+    const engine = this.init.engine;
+    return {
+      request: async (method, head): Promise<Answer> => {
+        const d = String(head.d ?? '');
+        switch (method) {
+          case 'inventory':
+            return {
+              head: {
+                inv: engine.inventory(d, Number(head.after), Math.min(Number(head.limit), INVENTORY_PAGE)),
+              },
+            };
+          case 'fetch':
+            return encodeMessages(await engine.exportMessages(d, (head.seqs as number[]).map(Number)));
+          case 'groups':
+            engine.applyGroups(d, head as unknown as Inventory);
+            await engine.commit();
+            return {};
+          case 'flush':
+            await engine.commit();
+            return {};
+          case 'forget':
+            for (const n of [d, `${d}.DLQ`]) engine.forgetDestination(n);
+            await engine.commit();
+            return {};
+          default:
+            throw new Error(`unknown hand-off request ${method}`);
+        }
+      },
+    };
+  }
+}
+
+function replicate(ch: Channel, name: string, m: ReplicatedMessage): Promise<Answer> {
+  const { headers, payload, ...meta } = m;
+  return ch.request(
+    'msg',
+    { d: name, msg: { ...meta, hl: headers?.length ?? -1 } },
+    joinBody(headers, payload),
+  );
+}
+
+function encodeMessages(msgs: ReplicatedMessage[]): Answer {
+  const { meta, data } = packBodies(msgs);
+  return { head: { msgs: meta }, data };
+}
+
+function decodeMessages(a: Answer): ReplicatedMessage[] {
+  return unpackBodies<ReplicatedMessage>(
+    (a.head?.msgs ?? []) as Packed<ReplicatedMessage>[],
+    a.data ?? Buffer.alloc(0),
+  );
+}

@@ -1,0 +1,157 @@
+/**
+ * Peer links (protocol/MESH.md section 4-5): one outbound Channel per peer
+ * and protocol, opened on first use and reopened after it closes; inbound
+ * streams answered by the protocol's handlers; and a circuit breaker per
+ * peer (M5.5) so a failing or slow peer is skipped and retried with backoff,
+ * visibly in the logs.
+ */
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { Logger } from '../log.js';
+import {
+  BREAKER_FAILURES,
+  BREAKER_MAX_OPEN_MS,
+  BREAKER_OPEN_MS,
+  DEFAULT_PEER_REQUEST_TIMEOUT_MS,
+  MAX_LINK_PENDING_BYTES,
+  MAX_MESH_FRAME_BYTES,
+} from '../config/defaults.js';
+import { Channel, PeerError, type ChannelHandlers, type ChannelLimits } from './channel.js';
+import type { MeshLibp2p } from './peer.js';
+
+/** Streams per protocol per connection: each side opens one, plus room for a reopen racing a close. */
+const MAX_STREAMS_PER_PROTOCOL = 8;
+
+interface Breaker {
+  failures: number;
+  openUntilMs: number;
+  openMs: number;
+}
+
+export class Links {
+  private readonly out = new Map<string, Promise<Channel>>();
+  private readonly breakers = new Map<string, Breaker>();
+  readonly limits: ChannelLimits = {
+    maxFrameBytes: MAX_MESH_FRAME_BYTES,
+    maxPendingBytes: MAX_LINK_PENDING_BYTES,
+    requestTimeoutMs: DEFAULT_PEER_REQUEST_TIMEOUT_MS,
+  };
+  private readonly protocols: string[] = [];
+
+  constructor(
+    private readonly p2p: MeshLibp2p,
+    private readonly log: Logger,
+  ) {}
+
+  /** Answers inbound streams of `protocol`; `handlers(peer, channel)` gives the handlers for one stream. */
+  async handle(
+    protocol: string,
+    handlers: (peer: string) => ChannelHandlers,
+    onOpen?: (peer: string, ch: Channel) => void,
+  ): Promise<void> {
+    this.protocols.push(protocol);
+    await this.p2p.handle(
+      protocol,
+      (stream, connection) => {
+        const peer = connection.remotePeer.toString();
+        const ch = new Channel(stream, handlers(peer), this.limits, this.log.child({ peer, protocol }));
+        onOpen?.(peer, ch);
+      },
+      { maxInboundStreams: MAX_STREAMS_PER_PROTOCOL, maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL },
+    );
+  }
+
+  /** The outbound channel to `peer` on `protocol`; rejects at once while the peer's circuit is open. */
+  channel(peer: string, protocol: string, handlers: ChannelHandlers = {}): Promise<Channel> {
+    const key = `${peer} ${protocol}`;
+    const b = this.breakers.get(peer);
+    if (b !== undefined && b.openUntilMs > Date.now()) {
+      return Promise.reject(new PeerError(`peer ${short(peer)} is failing; retried later`, 'CircuitOpen'));
+    }
+    let ch = this.out.get(key);
+    if (ch === undefined) {
+      ch = this.open(peer, protocol, handlers);
+      this.out.set(key, ch);
+      ch.then(
+        (c) => c.onClosed(() => this.out.get(key) === ch && this.out.delete(key)),
+        () => this.out.get(key) === ch && this.out.delete(key),
+      );
+    }
+    return ch;
+  }
+
+  private async open(peer: string, protocol: string, handlers: ChannelHandlers): Promise<Channel> {
+    try {
+      const stream = await this.p2p.dialProtocol(peerIdFromString(peer), protocol, {
+        signal: AbortSignal.timeout(this.limits.requestTimeoutMs),
+      });
+      return new Channel(stream, handlers, this.limits, this.log.child({ peer, protocol }));
+    } catch (err) {
+      this.failed(peer, err as Error);
+      throw new PeerError(
+        `cannot open ${protocol} to ${short(peer)}: ${(err as Error).message}`,
+        'Unreachable',
+      );
+    }
+  }
+
+  /** Records a failed request or dial; opens the circuit after BREAKER_FAILURES in a row. */
+  failed(peer: string, err: Error): void {
+    const b = this.breakers.get(peer) ?? { failures: 0, openUntilMs: 0, openMs: 0 };
+    b.failures++;
+    if (b.failures >= BREAKER_FAILURES) {
+      b.openMs = Math.min(BREAKER_MAX_OPEN_MS, b.openMs === 0 ? BREAKER_OPEN_MS : b.openMs * 2);
+      b.openUntilMs = Date.now() + b.openMs;
+      b.failures = 0;
+      this.log.warn({ peer, openMs: b.openMs, err: err.message }, 'peer failing: circuit open');
+      // Whatever is queued to it is stale by the time it recovers.
+      for (const [key, ch] of this.out)
+        if (key.startsWith(`${peer} `))
+          void ch.then(
+            (c) => c.close(),
+            () => {},
+          );
+    }
+    this.breakers.set(peer, b);
+  }
+
+  /** Records a success: a half-open circuit closes. */
+  succeeded(peer: string): void {
+    const b = this.breakers.get(peer);
+    if (b === undefined) return;
+    if (b.openMs > 0) this.log.info({ peer }, 'peer recovered: circuit closed');
+    this.breakers.delete(peer);
+  }
+
+  /** Whether requests to `peer` are being refused (circuit open). */
+  isOpen(peer: string): boolean {
+    const b = this.breakers.get(peer);
+    return b !== undefined && b.openUntilMs > Date.now();
+  }
+
+  /** Forgets a departed peer's channels and breaker. */
+  forget(peer: string): void {
+    for (const [key, ch] of this.out) {
+      if (!key.startsWith(`${peer} `)) continue;
+      this.out.delete(key);
+      void ch.then(
+        (c) => c.close(),
+        () => {},
+      );
+    }
+    this.breakers.delete(peer);
+  }
+
+  async stop(): Promise<void> {
+    for (const ch of this.out.values())
+      void ch.then(
+        (c) => c.close(),
+        () => {},
+      );
+    this.out.clear();
+    await this.p2p.unhandle(this.protocols).catch(() => undefined);
+  }
+}
+
+export function short(peer: string): string {
+  return peer.slice(-8);
+}

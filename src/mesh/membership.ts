@@ -1,0 +1,162 @@
+/**
+ * Membership (protocol/MESH.md section 2): every member announces itself on
+ * its cluster's gossipsub topic each heartbeat; a member is dropped when its
+ * heartbeats stop (M2.3) or when its connection is lost and a re-dial fails
+ * (M2.4). The live set, this node included, is what the ring is built from.
+ */
+import { EventEmitter } from 'node:events';
+import type { PeerId } from '@libp2p/interface';
+import type { Logger } from '../log.js';
+import type { MeshLibp2p } from './peer.js';
+
+export type MemberStatus = 'joining' | 'ready' | 'leaving';
+
+/** What a member announces (M2.1). */
+export interface MemberInfo {
+  id: string;
+  cluster: string;
+  name: string;
+  /** host:port of its client port. */
+  client: string;
+  /** Its mesh multiaddrs (with /p2p/<id>). */
+  mesh: string[];
+  version: string;
+  status: MemberStatus;
+  /** When this incarnation started: a restarted node is a new incarnation. */
+  startedAtMs: number;
+  load: { connections: number; destinations: number; rssBytes: number };
+}
+
+export interface Member extends MemberInfo {
+  /** Local time of the last heartbeat. */
+  seenAtMs: number;
+}
+
+export interface MembershipInit {
+  cluster: string;
+  heartbeatIntervalMs: number;
+  memberTimeoutMs: number;
+  self: () => MemberInfo;
+}
+
+export function membersTopic(cluster: string): string {
+  return `/swarmmq/${cluster}/members/1`;
+}
+
+/** Emits 'change' (live ids changed), 'up' (member, restarted) and 'down' (id, why). */
+export class Membership extends EventEmitter {
+  readonly members = new Map<string, Member>();
+  /** Addresses of members seen before, kept for re-dialling after they drop (M1.6). */
+  readonly known = new Map<string, { mesh: string[]; lastSeenMs: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly topic: string;
+  private readonly selfId: string;
+
+  constructor(
+    private readonly p2p: MeshLibp2p,
+    private readonly init: MembershipInit,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.topic = membersTopic(init.cluster);
+    this.selfId = p2p.peerId.toString();
+  }
+
+  start(): void {
+    const pubsub = this.p2p.services.pubsub;
+    pubsub.subscribe(this.topic);
+    pubsub.addEventListener('message', (evt) => {
+      try {
+        const msg = evt.detail;
+        if (msg.topic !== this.topic || msg.type !== 'signed') return;
+        this.onHeartbeat(msg.from, msg.data);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'bad membership message');
+      }
+    });
+    this.p2p.addEventListener('peer:disconnect', (evt) => this.onDisconnect(evt.detail));
+    this.beat();
+    this.timer = setInterval(() => this.beat(), this.init.heartbeatIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Live member ids, this node included, sorted. */
+  liveIds(): string[] {
+    return [this.selfId, ...this.members.keys()].sort();
+  }
+
+  /** Announces now (status changes should not wait a heartbeat). */
+  beat(): void {
+    const info = this.init.self();
+    this.p2p.services.pubsub.publish(this.topic, Buffer.from(JSON.stringify(info))).catch((err: unknown) => {
+      this.log.debug({ err: String(err) }, 'heartbeat not published');
+    });
+    this.expire();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private onHeartbeat(from: PeerId, data: Uint8Array): void {
+    const id = from.toString();
+    if (id === this.selfId) return;
+    const info = JSON.parse(Buffer.from(data).toString('utf8')) as MemberInfo;
+    // The signed sender is the member: nobody announces for someone else.
+    if (info.id !== id || info.cluster !== this.init.cluster || !Array.isArray(info.mesh)) return;
+    const now = Date.now();
+    const prev = this.members.get(id);
+    this.members.set(id, { ...info, seenAtMs: now });
+    this.known.set(id, { mesh: info.mesh, lastSeenMs: now });
+    if (prev === undefined) {
+      this.log.info({ member: id, name: info.name, client: info.client }, 'member up');
+      this.emit('up', id, false);
+      this.emit('change');
+    } else if (prev.startedAtMs !== info.startedAtMs) {
+      this.log.info({ member: id, name: info.name }, 'member restarted');
+      this.emit('up', id, true);
+      this.emit('change');
+    } else if (prev.status !== info.status) {
+      this.emit('status', id, info.status);
+    }
+  }
+
+  private onDisconnect(peer: PeerId): void {
+    const id = peer.toString();
+    if (!this.members.has(id)) return;
+    // A lost connection alone may be one broken link while the member lives:
+    // it is dropped only if it cannot be dialled again (M2.4).
+    const addrs = this.members.get(id)!.mesh;
+    void this.redial(id, addrs);
+  }
+
+  private async redial(id: string, addrs: string[]): Promise<void> {
+    const { multiaddr } = await import('@multiformats/multiaddr');
+    for (const a of addrs) {
+      try {
+        await this.p2p.dial(multiaddr(a), { signal: AbortSignal.timeout(1000) });
+        return;
+      } catch {
+        // next address
+      }
+    }
+    this.drop(id, 'connection lost');
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const [id, m] of this.members) {
+      if (now - m.seenAtMs > this.init.memberTimeoutMs) this.drop(id, 'heartbeat timeout');
+    }
+  }
+
+  private drop(id: string, why: string): void {
+    const m = this.members.get(id);
+    if (m === undefined) return;
+    this.members.delete(id);
+    this.log.warn({ member: id, name: m.name, why, silentMs: Date.now() - m.seenAtMs }, 'member down');
+    this.emit('down', id, why);
+    this.emit('change');
+  }
+}

@@ -1,0 +1,335 @@
+/**
+ * A node's part in the mesh (protocol/MESH.md): its libp2p peer, discovery,
+ * membership, the ring built over the live members, and the services that
+ * run over peer links: core routes, durable routing, replication and
+ * hand-off. On every membership change the ring is rebuilt, each stored
+ * destination learns whether this node owns it or replicates it, links to
+ * departed members are dropped, and clients get the new member list.
+ */
+import { EventEmitter } from 'node:events';
+import type { NodeOptions } from '../config/options.js';
+import { MESH_PORT_OFFSET } from '../config/defaults.js';
+import type { DurableEngine } from '../durable/engine.js';
+import type { Logger } from '../log.js';
+import type { Router } from '../server/router.js';
+import { VERSION } from '../version.js';
+import { Discovery } from './discovery.js';
+import { DurableRouting } from './durable-routing.js';
+import { Links } from './links.js';
+import { Membership, type MemberInfo, type MemberStatus } from './membership.js';
+import { createPeer, type MeshLibp2p } from './peer.js';
+import { Replicator } from './replication.js';
+import { HashRing, placementKey } from './ring.js';
+import { Routes } from './routes.js';
+import { Handoff } from './handoff.js';
+
+export interface MeshInit {
+  options: NodeOptions;
+  engine: DurableEngine;
+  router: Router;
+  /** host:port of this node's client port. */
+  clientAddress: string;
+  name: string;
+  load: () => MemberInfo['load'];
+  log: Logger;
+}
+
+/** The mesh port: configured, else client port + 2000 (0 stays 0). */
+export function meshPort(o: NodeOptions): number {
+  if (o.meshPort !== undefined) return o.meshPort;
+  if (o.port === 0) return 0;
+  const p = o.port + MESH_PORT_OFFSET;
+  return p <= 65535 ? p : 0;
+}
+
+/** The shortest wait for members to appear before a node serves durable calls (M7.2). */
+const JOIN_WINDOW_MIN_MS = 1500;
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '::1';
+}
+
+/** Emits 'view' (ring, members) after each membership change. */
+export class Mesh extends EventEmitter {
+  readonly selfId: string;
+  ring: HashRing;
+  readonly catalog = new Set<string>();
+  readonly durable: DurableRouting;
+  private readonly membership: Membership;
+  private readonly discovery: Discovery;
+  private readonly links: Links;
+  private readonly routes: Routes;
+  private readonly replicator: Replicator;
+  private readonly handoff: Handoff;
+  private status: MemberStatus = 'joining';
+  private readonly startedAtMs = Date.now();
+  private readonly viewWaiters: (() => void)[] = [];
+  private readonly peerUpSeen = new Set<string>();
+  private readonly restarted = new Set<string>();
+  private readonly rf: number;
+  /** Peers whose destination list has come (M7.2: a joining node serves nothing before it knows them). */
+  private readonly catalogFrom = new Set<string>();
+  private joined = false;
+  private resolveJoining!: () => void;
+  private readonly joining = new Promise<void>((r) => (this.resolveJoining = r));
+  private readonly mdnsOn: boolean;
+
+  private constructor(
+    readonly p2p: MeshLibp2p,
+    private readonly init: MeshInit,
+    mdns: boolean,
+  ) {
+    super();
+    this.mdnsOn = mdns;
+    const o = init.options;
+    const log = init.log;
+    this.selfId = p2p.peerId.toString();
+    this.rf = o.replicationFactor;
+    this.ring = new HashRing([this.selfId]);
+    this.links = new Links(p2p, log.child({ part: 'links' }));
+    this.membership = new Membership(
+      p2p,
+      {
+        cluster: o.clusterName,
+        heartbeatIntervalMs: o.heartbeatIntervalMs,
+        memberTimeoutMs: o.memberTimeoutMs,
+        self: () => this.selfInfo(),
+      },
+      log.child({ part: 'membership' }),
+    );
+    this.discovery = new Discovery(
+      p2p,
+      this.membership,
+      { cluster: o.clusterName, localDiscovery: o.localDiscovery, registryDir: o.registryDir, join: o.join },
+      log.child({ part: 'discovery' }),
+    );
+    this.routes = new Routes(
+      {
+        router: init.router,
+        links: this.links,
+        selfId: this.selfId,
+        localDestinations: () => init.engine.dests.keys(),
+        onDestinations: (peer, names, snapshot) => {
+          for (const n of names) {
+            if (this.catalog.has(n)) continue;
+            this.catalog.add(n);
+            this.handoff.discovered(n, this.ring.owner(placementKey(n)) === this.selfId);
+          }
+          if (snapshot) {
+            this.catalogFrom.add(peer);
+            this.checkJoined();
+          }
+        },
+      },
+      log.child({ part: 'routes' }),
+    );
+    this.replicator = new Replicator(
+      {
+        engine: init.engine,
+        links: this.links,
+        replicasOf: (d) => this.replicasOf(d),
+        writeQuorum: o.writeQuorum,
+      },
+      log.child({ part: 'replication' }),
+    );
+    this.handoff = new Handoff(
+      {
+        engine: init.engine,
+        links: this.links,
+        selfId: this.selfId,
+        preferenceOf: (d: string) => this.preferenceOf(d),
+        peers: () => this.peers(),
+      },
+      log.child({ part: 'handoff' }),
+    );
+    this.durable = new DurableRouting(
+      {
+        engine: init.engine,
+        links: this.links,
+        selfId: this.selfId,
+        ownerOf: (d) => this.ring.owner(placementKey(d)),
+        peers: () => this.peers(),
+        catalog: this.catalog,
+        viewChange: (ms) => this.nextView(ms),
+        ready: (d) => (this.joined ? this.handoff.ready(d) : this.joining.then(() => this.handoff.ready(d))),
+        placement: (d) => {
+          const byId = new Map(this.memberInfo().map((m) => [m.id, m.client]));
+          return this.preferenceOf(d).map((id) => ({ id, client: byId.get(id) ?? '' }));
+        },
+      },
+      log.child({ part: 'durable' }),
+    );
+  }
+
+  static async start(init: MeshInit): Promise<Mesh> {
+    const o = init.options;
+    const host = o.meshHost ?? o.host;
+    const mdns = o.mdns === 'on' || (o.mdns === 'auto' && !isLoopback(host));
+    const p2p = await createPeer({
+      dataDir: o.dataDir,
+      host,
+      port: meshPort(o),
+      cluster: o.clusterName,
+      mdns,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+    });
+    const mesh = new Mesh(p2p, init, mdns);
+    await p2p.start();
+    await mesh.routes.start();
+    await mesh.replicator.start();
+    await mesh.durable.start();
+    await mesh.handoff.start();
+    init.engine.onCreated = (name) => {
+      if (mesh.ring.owner(placementKey(name)) === mesh.selfId) mesh.handoff.created(name);
+      mesh.catalog.add(name);
+      mesh.routes.announceDestination(name);
+    };
+    mesh.membership.on('change', () => mesh.onViewChange());
+    mesh.membership.on('up', (id: string, restarted: boolean) => {
+      mesh.peerUpSeen.delete(id);
+      // A restarted member may have missed changes: it is brought up to date like a new one.
+      if (restarted) mesh.restarted.add(id);
+    });
+    mesh.membership.start();
+    mesh.discovery.start();
+    mesh.onViewChange();
+    // Joining ends once the members this node can expect are in its view and
+    // have sent their destination lists, or after a window (M7.2).
+    const windowMs = Math.max(JOIN_WINDOW_MIN_MS, 2 * o.heartbeatIntervalMs);
+    setTimeout(() => mesh.finishJoin('window'), windowMs).unref();
+    mesh.checkJoined();
+    mesh.status = 'ready';
+    mesh.membership.beat();
+    init.log.info(
+      {
+        peerId: mesh.selfId,
+        mesh: p2p.getMultiaddrs().map((a) => a.toString()),
+        cluster: o.clusterName,
+        mdns,
+        localDiscovery: o.localDiscovery,
+        join: o.join,
+        replicationFactor: o.replicationFactor,
+      },
+      'mesh started',
+    );
+    return mesh;
+  }
+
+  /** Live member ids, this node included. */
+  members(): string[] {
+    return this.membership.liveIds();
+  }
+
+  /** Client addresses of the live members, this node first. */
+  clientUrls(): string[] {
+    return [this.init.clientAddress, ...[...this.membership.members.values()].map((m) => m.client)];
+  }
+
+  memberInfo(): MemberInfo[] {
+    return [this.selfInfo(), ...this.membership.members.values()];
+  }
+
+  preferenceOf(destination: string): string[] {
+    return this.ring.preferenceList(placementKey(destination), this.rf);
+  }
+
+  private peers(): string[] {
+    return [...this.membership.members.keys()];
+  }
+
+  private replicasOf(destination: string): string[] {
+    return this.preferenceOf(destination).filter((id) => id !== this.selfId && !this.links.isOpen(id));
+  }
+
+  private selfInfo(): MemberInfo {
+    return {
+      id: this.selfId,
+      cluster: this.init.options.clusterName,
+      name: this.init.name,
+      client: this.init.clientAddress,
+      mesh: this.p2p.getMultiaddrs().map((a) => a.toString()),
+      version: VERSION,
+      status: this.status,
+      startedAtMs: this.startedAtMs,
+      load: this.init.load(),
+    };
+  }
+
+  private checkJoined(): void {
+    if (this.joined) return;
+    const members = this.membership.members;
+    const expectMore = this.mdnsOn || this.discovery.searching;
+    for (const id of this.discovery.registered) if (!members.has(id)) return;
+    for (const id of members.keys()) if (!this.catalogFrom.has(id)) return;
+    if (expectMore && members.size === 0) return;
+    this.finishJoin('view complete');
+  }
+
+  private finishJoin(why: string): void {
+    if (this.joined) return;
+    this.joined = true;
+    this.resolveJoining();
+    this.init.log.info({ members: this.membership.liveIds().length, why }, 'joined the mesh');
+  }
+
+  private nextView(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.viewWaiters.push(done);
+    });
+  }
+
+  private onViewChange(): void {
+    const live = this.membership.liveIds();
+    const ring = new HashRing(live);
+    const changed = !ring.equals(this.ring);
+    const before = this.ring;
+    this.ring = ring;
+    const liveSet = new Set(live);
+    for (const id of before.members) {
+      if (!liveSet.has(id)) {
+        this.routes.peerDown(id);
+        this.links.forget(id);
+        this.peerUpSeen.delete(id);
+      }
+    }
+    for (const id of live) {
+      if (id === this.selfId || this.peerUpSeen.has(id)) continue;
+      this.peerUpSeen.add(id);
+      void this.routes.peerUp(id);
+    }
+    // Each stored destination: owned here, or a replica (M5.1, M5.4).
+    for (const name of this.init.engine.dests.keys()) {
+      const owner = ring.owner(placementKey(name));
+      this.init.engine.setRole(name, owner === this.selfId ? 'owner' : 'replica');
+    }
+    if (changed) this.init.log.info({ members: live.length, ids: live }, 'cluster view changed');
+    if (changed || this.restarted.size > 0) {
+      const seen =
+        this.restarted.size === 0
+          ? before
+          : new HashRing(before.members.filter((id) => !this.restarted.has(id)));
+      this.restarted.clear();
+      this.handoff.viewChanged(seen, ring, new Set([...this.init.engine.dests.keys(), ...this.catalog]));
+    }
+    this.checkJoined();
+    for (const w of this.viewWaiters.splice(0)) w();
+    this.emit('view', ring);
+  }
+
+  async stop(): Promise<void> {
+    this.status = 'leaving';
+    this.membership.beat();
+    this.membership.stop();
+    this.discovery.stop();
+    this.routes.stop();
+    this.replicator.stop();
+    this.handoff.stop();
+    await this.links.stop();
+    await this.p2p.stop();
+  }
+}

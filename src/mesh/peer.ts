@@ -1,0 +1,66 @@
+/**
+ * The node's libp2p peer (protocol/MESH.md section 1): TCP, noise, yamux,
+ * identify, ping and gossipsub, with a peer key kept in the data dir so a
+ * restarted node keeps its peer id (M1.1). mDNS only when asked for (M1.4).
+ */
+import './polyfill.js';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { tcp } from '@libp2p/tcp';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import { ping } from '@libp2p/ping';
+import { mdns } from '@libp2p/mdns';
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
+import type { PrivateKey } from '@libp2p/interface';
+
+export type MeshLibp2p = Libp2p<{ pubsub: GossipSub; identify: unknown; ping: unknown }>;
+
+export interface PeerInit {
+  dataDir: string;
+  host: string;
+  port: number;
+  cluster: string;
+  mdns: boolean;
+  heartbeatIntervalMs: number;
+}
+
+/** The peer key file in the data dir (protobuf-encoded Ed25519 key, mode 0600). */
+export const PEER_KEY_FILE = 'peer.key';
+
+export async function loadPeerKey(dataDir: string): Promise<PrivateKey> {
+  const file = path.join(dataDir, PEER_KEY_FILE);
+  if (existsSync(file)) return privateKeyFromProtobuf(readFileSync(file));
+  const key = await generateKeyPair('Ed25519');
+  writeFileSync(file, privateKeyToProtobuf(key), { mode: 0o600 });
+  return key;
+}
+
+export async function createPeer(init: PeerInit): Promise<MeshLibp2p> {
+  const privateKey = await loadPeerKey(init.dataDir);
+  const listen = `/ip4/${init.host}/tcp/${init.port}`;
+  return (await createLibp2p({
+    privateKey,
+    addresses: { listen: [listen] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionMonitor: { pingInterval: 2000 },
+    // The service tag carries the cluster name, so clusters on one LAN do not even meet (M1.7).
+    peerDiscovery: init.mdns ? [mdns({ interval: 1000, serviceTag: `swarmmq-${init.cluster}.local` })] : [],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        heartbeatInterval: Math.min(1000, init.heartbeatIntervalMs),
+        // Members are few and all of them want every heartbeat.
+        floodPublish: true,
+      }),
+    },
+  })) as unknown as MeshLibp2p;
+}

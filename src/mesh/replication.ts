@@ -1,0 +1,105 @@
+/**
+ * Replication (protocol/MESH.md section 5) on `/swarmmq/replica/1.0.0`. The
+ * owner of a destination copies every change to the other live members of
+ * its preference list: a message is confirmed once it is synced at enough
+ * of them (M5.2); other changes follow in order on the same stream, not
+ * awaited (M5.3). A replica applies what it gets through the engine.
+ */
+import type { DurableEngine } from '../durable/engine.js';
+import type { ReplicatedChange, ReplicatedMessage, ReplicationSink } from '../durable/types.js';
+import { DurableError, DurableErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ChannelHandlers } from './channel.js';
+import type { Links } from './links.js';
+import { joinBody, splitBody } from './bodies.js';
+
+export const REPLICA_PROTOCOL = '/swarmmq/replica/1.0.0';
+
+export interface ReplicatorInit {
+  engine: DurableEngine;
+  links: Links;
+  /** The live replicas of a destination: its preference list minus this node, live members only. */
+  replicasOf: (destination: string) => string[];
+  /** Copies (owner included) that must be synced; 0 = all live ones. */
+  writeQuorum: number;
+}
+
+export class Replicator implements ReplicationSink {
+  replicated = 0;
+  failures = 0;
+
+  constructor(
+    private readonly init: ReplicatorInit,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.init.links.handle(REPLICA_PROTOCOL, () => this.replicaHandlers());
+    this.init.engine.replication = this;
+  }
+
+  stop(): void {
+    this.init.engine.replication = undefined;
+  }
+
+  async message(destination: string, msg: ReplicatedMessage): Promise<void> {
+    const targets = this.init.replicasOf(destination);
+    if (targets.length === 0) return;
+    const { headers, payload, ...meta } = msg;
+    const data = joinBody(headers, payload);
+    const head = { d: destination, msg: { ...meta, hl: headers?.length ?? -1 } };
+    const results = await Promise.allSettled(
+      targets.map(async (peer) => {
+        const ch = await this.init.links.channel(peer, REPLICA_PROTOCOL);
+        await ch.request('msg', head, data);
+        this.init.links.succeeded(peer);
+      }),
+    );
+    let synced = 1; // this node's own copy
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      if (r.status === 'fulfilled') synced++;
+      else {
+        this.failures++;
+        this.init.links.failed(targets[i]!, r.reason as Error);
+        this.log.warn(
+          { destination, peer: targets[i], err: (r.reason as Error).message },
+          'replica did not confirm a message',
+        );
+      }
+    }
+    const needed = this.init.writeQuorum === 0 ? targets.length + 1 : this.init.writeQuorum;
+    this.replicated++;
+    if (synced < needed) {
+      throw new DurableError(
+        DurableErrorCode.ReplicationFailed,
+        `message stored on ${synced} of ${needed} nodes; retry with the same id`,
+      );
+    }
+  }
+
+  change(destination: string, change: ReplicatedChange): void {
+    for (const peer of this.init.replicasOf(destination)) {
+      this.init.links.channel(peer, REPLICA_PROTOCOL).then(
+        (ch) => ch.event('change', { d: destination, c: change }),
+        () => undefined, // a replica that misses changes is brought up to date by the sync (M7)
+      );
+    }
+  }
+
+  /** What a replica does with its owner's stream. */
+  private replicaHandlers(): ChannelHandlers {
+    const engine = this.init.engine;
+    return {
+      request: async (method, head, data) => {
+        if (method !== 'msg') throw new Error(`unknown replica request ${method}`);
+        const m = head.msg as Omit<ReplicatedMessage, 'headers' | 'payload'> & { hl: number };
+        await engine.applyMessage(String(head.d), { ...m, ...splitBody(data, m.hl) });
+        return {};
+      },
+      event: (method, head) => {
+        if (method === 'change') engine.applyChange(String(head.d), head.c as ReplicatedChange);
+      },
+    };
+  }
+}
