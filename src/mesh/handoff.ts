@@ -24,6 +24,10 @@ export const HANDOFF_PROTOCOL = '/swarmmq/handoff/1.0.0';
 /** Inventory entries per page and message bodies per fetch: frames stay well under the frame limit. */
 const INVENTORY_PAGE = 4000;
 const FETCH_BATCH = 128;
+/** A failed merge is tried again this often, doubling, while the peer stays a member. */
+const SYNC_RETRIES = 8;
+const SYNC_RETRY_FIRST_MS = 500;
+const SYNC_RETRY_MAX_MS = 8000;
 /** Calls wait at most this long for a takeover merge; then the node serves what it has (logged). */
 const READY_WAIT_MS = 20_000;
 
@@ -40,6 +44,8 @@ export class Handoff {
   private readonly pending = new Map<string, Promise<void>>();
   /** Destinations this node owned after the last view change. */
   private owned = new Set<string>();
+  /** Merges of one destination run one after another (see syncAll). */
+  private readonly chains = new Map<string, Promise<void>>();
   /** Peers being synced per destination, so one change does not start the same work twice. */
   private readonly running = new Set<string>();
   private stopped = false;
@@ -125,12 +131,27 @@ export class Handoff {
     });
   }
 
-  private async syncAll(name: string, peers: string[]): Promise<void> {
-    await Promise.all(peers.map((p) => this.sync(name, p)));
+  /**
+   * Merges with each peer in turn: one merge per destination at a time, so
+   * a message two peers both have is taken over once (M7.3).
+   */
+  private syncAll(name: string, peers: string[]): Promise<void> {
+    return this.enqueue(name, async () => {
+      for (const p of peers) await this.sync(name, p, 0);
+    });
+  }
+
+  private enqueue(name: string, work: () => Promise<void>): Promise<void> {
+    const next = (this.chains.get(name) ?? Promise.resolve()).then(work);
+    this.chains.set(name, next);
+    void next.finally(() => {
+      if (this.chains.get(name) === next) this.chains.delete(name);
+    });
+    return next;
   }
 
   /** Merges one peer's copy of a destination (and of its dead letters) into this owner's, then updates or releases the peer. */
-  private async sync(name: string, peer: string): Promise<void> {
+  private async sync(name: string, peer: string, attempt: number): Promise<void> {
     const key = `${name} ${peer}`;
     if (this.running.has(key) || this.stopped) return;
     this.running.add(key);
@@ -154,10 +175,27 @@ export class Handoff {
         );
       }
     } catch (err) {
+      // A link from before a split may fail the first try: retried with
+      // backoff while the peer is a member and this node the owner (M7.2).
+      const retry = attempt < SYNC_RETRIES && this.init.peers().includes(peer);
+      const delayMs = Math.min(SYNC_RETRY_MAX_MS, SYNC_RETRY_FIRST_MS * 2 ** attempt);
       this.log.warn(
-        { destination: name, peer, err: (err as Error).message },
-        'sync with peer failed; retried on the next change',
+        {
+          destination: name,
+          peer,
+          attempt,
+          retryInMs: retry ? delayMs : undefined,
+          err: (err as Error).message,
+        },
+        'sync with peer failed',
       );
+      if (retry) {
+        setTimeout(() => {
+          if (this.owned.has(name) && this.init.peers().includes(peer)) {
+            void this.enqueue(name, () => this.sync(name, peer, attempt + 1));
+          }
+        }, delayMs).unref();
+      }
     } finally {
       this.running.delete(key);
     }

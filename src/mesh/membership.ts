@@ -49,6 +49,8 @@ export class Membership extends EventEmitter {
   /** Addresses of members seen before, kept for re-dialling after they drop (M1.6). */
   readonly known = new Map<string, { mesh: string[]; lastSeenMs: number }>();
   private timer: NodeJS.Timeout | undefined;
+  /** Also sends each heartbeat directly to connected members (M2.2). */
+  onBeat: ((info: MemberInfo) => void) | undefined;
   private readonly topic: string;
   private readonly selfId: string;
 
@@ -69,7 +71,10 @@ export class Membership extends EventEmitter {
       try {
         const msg = evt.detail;
         if (msg.topic !== this.topic || msg.type !== 'signed') return;
-        this.onHeartbeat(msg.from, msg.data);
+        this.onHeartbeat(
+          msg.from.toString(),
+          JSON.parse(Buffer.from(msg.data).toString('utf8')) as MemberInfo,
+        );
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'bad membership message');
       }
@@ -88,6 +93,7 @@ export class Membership extends EventEmitter {
   /** Announces now (status changes should not wait a heartbeat). */
   beat(): void {
     const info = this.init.self();
+    this.onBeat?.(info);
     this.p2p.services.pubsub.publish(this.topic, Buffer.from(JSON.stringify(info))).catch((err: unknown) => {
       this.log.debug({ err: String(err) }, 'heartbeat not published');
     });
@@ -99,11 +105,14 @@ export class Membership extends EventEmitter {
     this.timer = undefined;
   }
 
-  private onHeartbeat(from: PeerId, data: Uint8Array): void {
-    const id = from.toString();
-    if (id === this.selfId) return;
-    const info = JSON.parse(Buffer.from(data).toString('utf8')) as MemberInfo;
-    // The signed sender is the member: nobody announces for someone else.
+  /**
+   * A heartbeat from `id`: signed on the topic, or sent on a noise-
+   * authenticated link (M2.2: both, so a gossip hiccup alone does not drop a
+   * member that is still connected).
+   */
+  onHeartbeat(id: string, info: MemberInfo): void {
+    if (id === this.selfId || info === null || typeof info !== 'object') return;
+    // The sender is the member: nobody announces for someone else.
     if (info.id !== id || info.cluster !== this.init.cluster || !Array.isArray(info.mesh)) return;
     const now = Date.now();
     const prev = this.members.get(id);

@@ -109,6 +109,7 @@ export class Mesh extends EventEmitter {
         links: this.links,
         selfId: this.selfId,
         localDestinations: () => init.engine.dests.keys(),
+        onHeartbeat: (peer, info) => this.membership.onHeartbeat(peer, info),
         onDestinations: (peer, names, snapshot) => {
           for (const n of names) {
             if (this.catalog.has(n)) continue;
@@ -184,6 +185,7 @@ export class Mesh extends EventEmitter {
       mesh.catalog.add(name);
       mesh.routes.announceDestination(name);
     };
+    mesh.membership.onBeat = (info) => mesh.routes.heartbeat(info);
     mesh.membership.on('change', () => mesh.onViewChange());
     mesh.membership.on('up', (id: string, restarted: boolean) => {
       mesh.peerUpSeen.delete(id);

@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { Subscription, type Deliverer, type Router } from '../server/router.js';
 import type { Channel } from './channel.js';
 import type { Links } from './links.js';
+import type { MemberInfo } from './membership.js';
 import { joinBody, splitBody } from './bodies.js';
 
 export const ROUTE_PROTOCOL = '/swarmmq/route/1.0.0';
@@ -54,6 +55,8 @@ export interface RoutesInit {
   selfId: string;
   /** Names of the destinations this node has, for the catalog snapshot. */
   localDestinations: () => Iterable<string>;
+  /** A heartbeat a peer sent on its link (M2.2). */
+  onHeartbeat: (peer: string, info: MemberInfo) => void;
   /** Called with destination names a peer announces; `snapshot` for the full list sent when a link opens. */
   onDestinations: (peer: string, names: string[], snapshot: boolean) => void;
 }
@@ -101,6 +104,11 @@ export class Routes {
     t.closed = true;
     t.channel = undefined;
     this.peers.delete(peer);
+  }
+
+  /** This node's heartbeat to every peer with an open link. */
+  heartbeat(info: MemberInfo): void {
+    for (const t of this.peers.values()) t.channel?.event('hb', { info });
   }
 
   /** Tells every peer about a new destination. */
@@ -166,6 +174,9 @@ export class Routes {
             );
             return;
           }
+          case 'hb':
+            this.init.onHeartbeat(peer, head.info as MemberInfo);
+            return;
           case 'dests':
             this.init.onDestinations(peer, (head.names as unknown[]).map(String), head.snapshot === true);
             return;
