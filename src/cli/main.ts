@@ -6,6 +6,7 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { registerCluster } from './cluster.js';
 import { registerStart } from './start.js';
 
 const program = new Command()
@@ -16,5 +17,6 @@ const program = new Command()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 registerStart(program);
+registerCluster(program);
 
 await program.parseAsync(process.argv);

@@ -29,6 +29,8 @@ interface Breaker {
 
 export class Links {
   private readonly out = new Map<string, Promise<Channel>>();
+  /** The open ones of `out`, for callers on the hot path that need no promise. */
+  private readonly open_ = new Map<string, Channel>();
   private readonly breakers = new Map<string, Breaker>();
   readonly limits: ChannelLimits = {
     maxFrameBytes: MAX_MESH_FRAME_BYTES,
@@ -72,11 +74,23 @@ export class Links {
       ch = this.open(peer, protocol, handlers);
       this.out.set(key, ch);
       ch.then(
-        (c) => c.onClosed(() => this.out.get(key) === ch && this.out.delete(key)),
+        (c) => {
+          this.open_.set(key, c);
+          c.onClosed(() => {
+            if (this.open_.get(key) === c) this.open_.delete(key);
+            if (this.out.get(key) === ch) this.out.delete(key);
+          });
+        },
         () => this.out.get(key) === ch && this.out.delete(key),
       );
     }
     return ch;
+  }
+
+  /** The open outbound channel, if there is one and the peer's circuit is closed. */
+  openChannel(peer: string, protocol: string): Channel | undefined {
+    const ch = this.open_.get(`${peer} ${protocol}`);
+    return ch === undefined || ch.closed || this.isOpen(peer) ? undefined : ch;
   }
 
   private async open(peer: string, protocol: string, handlers: ChannelHandlers): Promise<Channel> {

@@ -6,8 +6,12 @@
  */
 import { EventEmitter } from 'node:events';
 import type { PeerId } from '@libp2p/interface';
+import { multiaddr } from '@multiformats/multiaddr';
 import type { Logger } from '../log.js';
 import type { MeshLibp2p } from './peer.js';
+
+/** How long the re-dial after a lost connection may take (M2.4). */
+const REDIAL_TIMEOUT_MS = 1000;
 
 export type MemberStatus = 'joining' | 'ready' | 'leaving';
 
@@ -141,16 +145,19 @@ export class Membership extends EventEmitter {
   }
 
   private async redial(id: string, addrs: string[]): Promise<void> {
-    const { multiaddr } = await import('@multiformats/multiaddr');
+    let refused = false;
     for (const a of addrs) {
       try {
-        await this.p2p.dial(multiaddr(a), { signal: AbortSignal.timeout(1000) });
+        await this.p2p.dial(multiaddr(a), { signal: AbortSignal.timeout(REDIAL_TIMEOUT_MS) });
         return;
-      } catch {
-        // next address
+      } catch (err) {
+        refused ||= /ECONNREFUSED|connection refused/i.test(`${String(err)} ${String((err as Error).cause)}`);
       }
     }
-    this.drop(id, 'connection lost');
+    // Refused: nothing listens there any more (a killed process), so it goes
+    // now. A slow dial on a busy machine proves nothing: the heartbeat
+    // timeout decides (M2.3, M2.4).
+    if (refused) this.drop(id, 'connection lost');
   }
 
   private expire(): void {

@@ -17,7 +17,7 @@ import { Discovery } from './discovery.js';
 import { DurableRouting } from './durable-routing.js';
 import { Links } from './links.js';
 import { Membership, type MemberInfo, type MemberStatus } from './membership.js';
-import { createPeer, type MeshLibp2p } from './peer.js';
+import { createPeer, guardStreamErrors, type MeshLibp2p } from './peer.js';
 import { Replicator } from './replication.js';
 import { HashRing, placementKey } from './ring.js';
 import { Routes } from './routes.js';
@@ -42,6 +42,8 @@ export function meshPort(o: NodeOptions): number {
   return p <= 65535 ? p : 0;
 }
 
+/** Preference lists kept between view changes; past this many the cache starts over. */
+const MAX_CACHED_PLACEMENTS = 65_536;
 /** The shortest wait for members to appear before a node serves durable calls (M7.2). */
 const JOIN_WINDOW_MIN_MS = 1500;
 
@@ -66,6 +68,7 @@ export class Mesh extends EventEmitter {
   private readonly viewWaiters: (() => void)[] = [];
   private readonly peerUpSeen = new Set<string>();
   private readonly restarted = new Set<string>();
+  private readonly placements = new Map<string, string[]>();
   private readonly rf: number;
   /** Peers whose destination list has come (M7.2: a joining node serves nothing before it knows them). */
   private readonly catalogFrom = new Set<string>();
@@ -148,7 +151,7 @@ export class Mesh extends EventEmitter {
         engine: init.engine,
         links: this.links,
         selfId: this.selfId,
-        ownerOf: (d) => this.ring.owner(placementKey(d)),
+        ownerOf: (d) => this.preferenceOf(d)[0],
         peers: () => this.peers(),
         catalog: this.catalog,
         viewChange: (ms) => this.nextView(ms),
@@ -174,6 +177,7 @@ export class Mesh extends EventEmitter {
       mdns,
       heartbeatIntervalMs: o.heartbeatIntervalMs,
     });
+    guardStreamErrors(init.log);
     const mesh = new Mesh(p2p, init, mdns);
     await p2p.start();
     await mesh.routes.start();
@@ -231,8 +235,15 @@ export class Mesh extends EventEmitter {
     return [this.selfInfo(), ...this.membership.members.values()];
   }
 
+  /** The destination's preference list in the current view (cached until the view changes: it is asked per message). */
   preferenceOf(destination: string): string[] {
-    return this.ring.preferenceList(placementKey(destination), this.rf);
+    let list = this.placements.get(destination);
+    if (list === undefined) {
+      if (this.placements.size >= MAX_CACHED_PLACEMENTS) this.placements.clear();
+      list = this.ring.preferenceList(placementKey(destination), this.rf);
+      this.placements.set(destination, list);
+    }
+    return list;
   }
 
   private peers(): string[] {
@@ -291,6 +302,7 @@ export class Mesh extends EventEmitter {
     const changed = !ring.equals(this.ring);
     const before = this.ring;
     this.ring = ring;
+    this.placements.clear();
     const liveSet = new Set(live);
     for (const id of before.members) {
       if (!liveSet.has(id)) {

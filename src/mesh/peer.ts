@@ -64,3 +64,29 @@ export async function createPeer(init: PeerInit): Promise<MeshLibp2p> {
     },
   })) as unknown as MeshLibp2p;
 }
+
+/**
+ * libp2p's yamux can throw from a timer after a peer's connection closed
+ * (seen here: `StreamStateError: Cannot write to a stream that is closed`
+ * from a window update), which would end the process. Those errors are
+ * logged and survived; any other uncaught error still ends the process, as
+ * Node would.
+ */
+const SURVIVABLE = new Set(['StreamStateError', 'StreamResetError', 'StreamClosedError', 'MuxerClosedError']);
+let guarded = false;
+
+export function guardStreamErrors(log: {
+  warn: (o: object, m: string) => void;
+  fatal: (o: object, m: string) => void;
+}): void {
+  if (guarded) return;
+  guarded = true;
+  process.on('uncaughtException', (err) => {
+    if (SURVIVABLE.has(err.name)) {
+      log.warn({ err: `${err.name}: ${err.message}` }, 'libp2p stream error after close; ignored');
+      return;
+    }
+    log.fatal({ err: err.stack ?? String(err) }, 'uncaught exception');
+    process.exit(1);
+  });
+}

@@ -50,8 +50,10 @@ export class Replicator implements ReplicationSink {
     const head = { d: destination, msg: { ...meta, hl: headers?.length ?? -1 } };
     const results = await Promise.allSettled(
       targets.map(async (peer) => {
-        const ch = await this.init.links.channel(peer, REPLICA_PROTOCOL);
-        await ch.request('msg', head, data);
+        // Written now when the link is open, so it keeps its place before later changes (M4.4).
+        const open = this.init.links.openChannel(peer, REPLICA_PROTOCOL);
+        const sent = open?.request('msg', head, data);
+        await (sent ?? (await this.init.links.channel(peer, REPLICA_PROTOCOL)).request('msg', head, data));
         this.init.links.succeeded(peer);
       }),
     );
@@ -80,6 +82,11 @@ export class Replicator implements ReplicationSink {
 
   change(destination: string, change: ReplicatedChange): void {
     for (const peer of this.init.replicasOf(destination)) {
+      const open = this.init.links.openChannel(peer, REPLICA_PROTOCOL);
+      if (open !== undefined) {
+        open.event('change', { d: destination, c: change });
+        continue;
+      }
       this.init.links.channel(peer, REPLICA_PROTOCOL).then(
         (ch) => ch.event('change', { d: destination, c: change }),
         () => undefined, // a replica that misses changes is brought up to date by the sync (M7)

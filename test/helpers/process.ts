@@ -43,7 +43,8 @@ export function runCli(t: ExecutionContext, args: string[], env: Record<string, 
     stdout: [],
     stderr: '',
     exited: new Promise((resolve) =>
-      child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+      // 'close', not 'exit': by then stdout and stderr are read to the end.
+      child.once('close', (code, signal) => resolve(code ?? signal ?? 'unknown')),
     ),
     waitForLog: (match, timeoutMs = 15_000) =>
       new Promise((resolve, reject) => {
