@@ -5,7 +5,7 @@
  */
 import { connect } from '@nats-io/transport-node';
 
-const servers = process.env.SWARMMQ_URL ?? 'localhost:4222';
+const servers = (process.env.SWARMMQ_URL ?? 'localhost:4222').split(',');
 const service = await connect({ servers, name: 'time-service' });
 service.subscribe('time', {
   callback: (_err, m) => {

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import test from 'ava';
 import { startTestNode } from '../helpers/wire.js';
+import { startCluster } from '../helpers/cluster.js';
 
 const examplesDir = path.resolve(import.meta.dirname, '../../examples');
 
@@ -30,6 +31,14 @@ test('request-reply example', async (t) => {
 test('queue-workers example', async (t) => {
   const { port } = await startTestNode(t);
   const r = await runExample('queue-workers.js', `127.0.0.1:${port}`);
+  t.is(r.code, 0, r.out);
+  t.regex(r.out, /30 jobs, each handled once/);
+});
+
+test('queue-workers example across a 3-node cluster: workers on different nodes, each job once (MESH.md M6.2)', async (t) => {
+  const cluster = await startCluster(t, 3);
+  const url = cluster.nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
+  const r = await runExample('queue-workers.js', url);
   t.is(r.code, 0, r.out);
   t.regex(r.out, /30 jobs, each handled once/);
 });
