@@ -125,6 +125,49 @@ export class CpuMeter {
   }
 }
 
+/** CPU use of several server processes (a cluster), of this process and of everything else over a window. */
+export interface ClusterCpuUse {
+  /** Wall time of the window, in ms. */
+  wallMs: number;
+  /** Each server's CPU time (user + system) over the window, in ms, in the order of the pids; 10 ms resolution. */
+  serverCpuMs: number[];
+  /** The same in % of one core over the wall time. */
+  serverCpuPct: number[];
+  /** This process (the bench client) in % of one core. */
+  clientCpuPct: number;
+  /** Everything else on the machine (other processes, steal) in % of one core; tick resolution. */
+  backgroundCpuPct: number;
+  /** The whole machine busy, in % of one core (at most 100 x cores). */
+  machineCpuPct: number;
+}
+
+/** CpuMeter for a cluster: one CPU figure per server process, plus the client and the rest of the machine. */
+export class ClusterCpuMeter {
+  private readonly t0 = performance.now();
+  private readonly self0 = process.cpuUsage();
+  private readonly srv0: number[];
+  private readonly machine0 = machineBusyMs();
+  constructor(private readonly pids: readonly number[]) {
+    this.srv0 = pids.map(procCpuMs);
+  }
+  stop(): ClusterCpuUse {
+    const wallMs = performance.now() - this.t0;
+    const self = process.cpuUsage(this.self0);
+    const serverCpuMs = this.pids.map((pid, i) => procCpuMs(pid) - this.srv0[i]!);
+    const clientCpuMs = (self.user + self.system) / 1000;
+    const machineMs = machineBusyMs() - this.machine0;
+    const otherMs = machineMs - serverCpuMs.reduce((a, b) => a + b, 0) - clientCpuMs;
+    return {
+      wallMs,
+      serverCpuMs,
+      serverCpuPct: serverCpuMs.map((ms) => (ms / wallMs) * 100),
+      clientCpuPct: (clientCpuMs / wallMs) * 100,
+      backgroundCpuPct: Math.max(0, (otherMs / wallMs) * 100),
+      machineCpuPct: (machineMs / wallMs) * 100,
+    };
+  }
+}
+
 /**
  * Waits up to `maxMs` for a second in which the whole machine is nearly idle
  * (< 10% of one core); stops early when `stop()` says so.

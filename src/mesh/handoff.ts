@@ -24,6 +24,8 @@ export const HANDOFF_PROTOCOL = '/swarmmq/handoff/1.0.0';
 /** Inventory entries per page and message bodies per fetch: frames stay well under the frame limit. */
 const INVENTORY_PAGE = 4000;
 const FETCH_BATCH = 128;
+/** A hand-off of more messages than this logs its progress this often. */
+const PROGRESS_EVERY = 10_240;
 /** A failed merge is tried again this often, doubling, while the peer stays a member. */
 const SYNC_RETRIES = 8;
 const SYNC_RETRY_FIRST_MS = 500;
@@ -246,6 +248,7 @@ export class Handoff {
         await engine.importMessage(name, m, states.get(m.seq) ?? []);
         out.imported++;
       }
+      this.progress(name, peer, 'taking over', i + batch.length, toFetch.length);
     }
     // 3. Bring the peer up to date, if it is to keep a copy.
     if (!this.init.preferenceOf(name).includes(peer)) return out;
@@ -275,6 +278,7 @@ export class Handoff {
       );
       await Promise.all(msgs.map((m) => replicate(rep, name, m)));
       out.pushed += msgs.length;
+      this.progress(name, peer, 'handing to', i + FETCH_BATCH, missing.length);
     }
     for (const m of mine.items) {
       for (const [group, deliveries, done, deadlineMs] of m.st) {
@@ -286,6 +290,12 @@ export class Handoff {
     }
     await ch.request('flush', {});
     return out;
+  }
+
+  /** Long hand-offs show progress (every PROGRESS_EVERY messages). */
+  private progress(name: string, peer: string, what: string, done: number, total: number): void {
+    if (total < PROGRESS_EVERY || (done % PROGRESS_EVERY >= FETCH_BATCH && done < total)) return;
+    this.log.info({ destination: name, peer, done: Math.min(done, total), total }, `hand-off: ${what} peer`);
   }
 
   /** What a peer does when an owner syncs with it. */
