@@ -50,7 +50,17 @@ export interface ParserSink {
   onOp(op: ClientOp): void;
 }
 
-export const DURABLE_VERBS = ['PULL', 'ACK', 'NAK', 'WIP', 'TERM', 'CREATE', 'DESTS', 'DROP', 'OWNER'] as const;
+export const DURABLE_VERBS = [
+  'PULL',
+  'ACK',
+  'NAK',
+  'WIP',
+  'TERM',
+  'CREATE',
+  'DESTS',
+  'DROP',
+  'OWNER',
+] as const;
 export type DurableVerb = (typeof DURABLE_VERBS)[number];
 
 /** One-line usage of each verb, used in -ERR texts and HELP (protocol/CLIENT.md section 3). */
