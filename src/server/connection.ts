@@ -139,15 +139,9 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
         return this.handleSub(op.subject, op.queue, op.sid);
       case 'UNSUB':
         return this.handleUnsub(op.sid, op.max);
-      case 'PING': {
-        // C2.6: after the answers to earlier SENDs and settles (clients' flush()).
-        const pending = this.session?.settled();
-        if (pending === undefined) return this.writeRaw(PONG_LINE);
-        void pending.then(() => {
-          if (!this.closed) this.writeRaw(PONG_LINE);
-        });
-        return;
-      }
+      case 'PING':
+        // C2.6: everything before it is handled; answers to SENDs follow their sync (D3.5).
+        return this.writeRaw(PONG_LINE);
       case 'PONG':
         this.pingsOut = 0;
         return;

@@ -53,9 +53,6 @@ export class DurableSession {
   private readonly abort = new AbortController();
   /** Settles when every SEND so far has (D3.5: later PULL, CREATE and DESTS see them). */
   private sendsSettled: Promise<unknown> = Promise.resolve();
-  /** Settles, ACKs, CREATEs and DROPs answered by a remote owner and not yet answered (C2.6). */
-  private pendingOps = 0;
-  private opsSettled: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly conn: SessionConnection,
@@ -278,15 +275,6 @@ export class DurableSession {
     this.conn.writeLatin1(`+OWNER ${args[0]!} ${owner!.id} ${owner!.client} ${rest}\r\n`);
   }
 
-  /**
-   * C2.6: a PING is answered once everything before it is; undefined when
-   * nothing is pending (a waiting PULL does not count: it may wait minutes).
-   */
-  settled(): Promise<unknown> | undefined {
-    if (this.pendingSends === 0 && this.pendingOps === 0) return undefined;
-    return Promise.allSettled([this.sendsSettled, this.opsSettled]);
-  }
-
   /** Settles now when the engine is local, or once the owner answers (through the mesh). */
   private settle(kind: SettleKind, handle: string, delayMs?: number): void {
     this.answer(this.engine.settle(kind, handle, delayMs), () => this.conn.ok());
@@ -295,8 +283,6 @@ export class DurableSession {
   /** Runs `then` after a result that may be a promise; a rejection becomes -ERR. */
   private answer<T>(result: T | Promise<T>, then: (v: T) => void): void {
     if (!(result instanceof Promise)) return then(result);
-    this.pendingOps++;
-    this.opsSettled = Promise.allSettled([this.opsSettled, result]).then(() => this.pendingOps--);
     result.then(
       (v) => {
         if (!this.conn.closed) then(v);
