@@ -188,7 +188,8 @@ export class DurableRouting implements DurableService {
             throw new DurableError(code, err.message);
           }
           if (err.code === 'Aborted') throw err;
-          if (err.code !== 'NotOwner') this.init.links.failed(owner, err);
+          // An open circuit is the breaker's own refusal, not news about the peer (M5.5).
+          if (err.code !== 'NotOwner' && err.code !== 'CircuitOpen') this.init.links.failed(owner, err);
           why = err.message;
         }
       }

@@ -30,6 +30,8 @@ const PROGRESS_EVERY = 10_240;
 const SYNC_RETRIES = 8;
 const SYNC_RETRY_FIRST_MS = 500;
 const SYNC_RETRY_MAX_MS = 8000;
+/** How long a hand-back waits for this node's view to make it the owner. */
+const CLAIM_WAIT_MS = 10_000;
 /** Calls wait at most this long for a takeover merge; then the node serves what it has (logged). */
 const READY_WAIT_MS = 20_000;
 
@@ -59,7 +61,7 @@ export class Handoff {
   ) {}
 
   async start(): Promise<void> {
-    await this.init.links.handle(HANDOFF_PROTOCOL, () => this.handlers());
+    await this.init.links.handle(HANDOFF_PROTOCOL, (peer) => this.handlers(peer));
   }
 
   stop(): void {
@@ -80,7 +82,12 @@ export class Handoff {
       const key = placementKey(name);
       if (key !== name) continue; // a dead-letter destination moves with its origin
       const list = after.preferenceList(key, this.init.preferenceOf(name).length || 1);
-      if (after.owner(key) !== self) continue;
+      if (after.owner(key) !== self) {
+        // Owned here until now: what this node confirmed up to the switch must
+        // reach the new owner even if its merge already ran (M7.2).
+        if (this.owned.has(name) && list[0] !== undefined) void this.handBack(name, list[0]);
+        continue;
+      }
       owned.add(name);
       const oldList = before.preferenceList(key, list.length);
       if (!this.owned.has(name)) {
@@ -94,6 +101,38 @@ export class Handoff {
       }
     }
     this.owned = owned;
+  }
+
+  /**
+   * This node stopped owning `name`: once its last writes are on disk, it asks
+   * the new owner to merge its copy (the new owner may have merged before
+   * this node stopped taking sends).
+   */
+  private async handBack(name: string, owner: string): Promise<void> {
+    for (let attempt = 0; attempt <= SYNC_RETRIES && !this.stopped; attempt++) {
+      try {
+        await this.init.engine.commit();
+        await new Promise((r) => setImmediate(r)); // sends of that batch join the schedule first
+        const ch = await this.init.links.channel(owner, HANDOFF_PROTOCOL);
+        await ch.request('claim', { d: name });
+        return;
+      } catch (err) {
+        if (!this.init.peers().includes(owner)) return; // gone: its successor merges from everyone
+        this.log.warn({ destination: name, owner, attempt, err: (err as Error).message }, 'hand-back failed');
+        await new Promise((r) =>
+          setTimeout(r, Math.min(SYNC_RETRY_MAX_MS, SYNC_RETRY_FIRST_MS * 2 ** attempt)),
+        );
+      }
+    }
+  }
+
+  /** Whether this node owns `name`, waiting a little for its view to catch up with the claimant's. */
+  private async whenOwned(name: string): Promise<boolean> {
+    const deadline = Date.now() + CLAIM_WAIT_MS;
+    while (!this.owned.has(name) && Date.now() < deadline && !this.stopped) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return this.owned.has(name);
   }
 
   /** A destination this node just created as its owner (a send or CREATE): nothing to take over. */
@@ -299,7 +338,7 @@ export class Handoff {
   }
 
   /** What a peer does when an owner syncs with it. */
-  private handlers(): ChannelHandlers {
+  private handlers(peer: string): ChannelHandlers {
     const engine = this.init.engine;
     return {
       request: async (method, head): Promise<Answer> => {
@@ -319,6 +358,12 @@ export class Handoff {
             return {};
           case 'flush':
             await engine.commit();
+            return {};
+          case 'claim':
+            // The previous owner hands back what it took; merged after whatever is queued (M7.2).
+            void this.whenOwned(placementKey(d)).then((mine) => {
+              if (mine) void this.syncAll(placementKey(d), [peer]);
+            });
             return {};
           case 'forget':
             for (const n of [d, `${d}.DLQ`]) engine.forgetDestination(n);

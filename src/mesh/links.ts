@@ -110,6 +110,9 @@ export class Links {
 
   /** Records a failed request or dial; opens the circuit after BREAKER_FAILURES in a row. */
   failed(peer: string, err: Error): void {
+    // A closed link fails every request it carried at once: one event, not news
+    // of a failing peer. Reopening it is what counts (a dial failure does).
+    if ((err as { code?: string }).code === 'LinkClosed') return;
     const b = this.breakers.get(peer) ?? { failures: 0, openUntilMs: 0, openMs: 0 };
     b.failures++;
     if (b.failures >= BREAKER_FAILURES) {
@@ -140,6 +143,11 @@ export class Links {
   isOpen(peer: string): boolean {
     const b = this.breakers.get(peer);
     return b !== undefined && b.openUntilMs > Date.now();
+  }
+
+  /** A member (again) in the view: whatever its circuit said is stale (its heartbeats arrive). */
+  reset(peer: string): void {
+    if (this.breakers.delete(peer)) this.log.info({ peer }, 'peer back in the view: circuit closed');
   }
 
   /** Forgets a departed peer's channels and breaker. */

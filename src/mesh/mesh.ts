@@ -193,6 +193,7 @@ export class Mesh extends EventEmitter {
     mesh.membership.on('change', () => mesh.onViewChange());
     mesh.membership.on('up', (id: string, restarted: boolean) => {
       mesh.peerUpSeen.delete(id);
+      mesh.links.reset(id);
       // A restarted member may have missed changes: it is brought up to date like a new one.
       if (restarted) mesh.restarted.add(id);
     });

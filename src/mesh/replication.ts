@@ -63,7 +63,9 @@ export class Replicator implements ReplicationSink {
       if (r.status === 'fulfilled') synced++;
       else {
         this.failures++;
-        this.init.links.failed(targets[i]!, r.reason as Error);
+        if ((r.reason as { code?: string }).code !== 'CircuitOpen') {
+          this.init.links.failed(targets[i]!, r.reason as Error);
+        }
         this.log.warn(
           { destination, peer: targets[i], err: (r.reason as Error).message },
           'replica did not confirm a message',
