@@ -175,6 +175,8 @@ export const DurableErrorCode = {
   Closed: 'CLOSED',
   /** Fewer replicas than the write quorum synced the message (protocol/MESH.md M5.2). */
   ReplicationFailed: 'REPLICATION_FAILED',
+  /** A node that owns a destination refused another node's replica change (MESH.md M5.1). */
+  NotReplica: 'NOT_REPLICA',
   /** The destination's owner could not be reached in time (M4.5). */
   OwnerUnavailable: 'OWNER_UNAVAILABLE',
 } as const;

@@ -130,7 +130,7 @@ export const DEFAULT_REPLICATION_FACTOR = 3;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
 /** A member whose heartbeats stop for this long is dropped: 3.5 missed beats ride out a GC pause (M2.3). */
 export const DEFAULT_MEMBER_TIMEOUT_MS = 3500;
-/** How long a forwarded or replicated request may take before the peer counts as failing (M5.5). */
+/** How long a forwarded or replicated request may take before the peer counts as failing (M5.6). */
 export const DEFAULT_PEER_REQUEST_TIMEOUT_MS = 5000;
 /** Where nodes on one host find each other (M1.3): a directory per cluster under the OS temp dir. */
 export const LOCAL_REGISTRY_DIRNAME = 'swarmmq-registry';
@@ -140,7 +140,7 @@ export const DISCOVERY_INTERVAL_MS = 1000;
 export const MAX_MESH_FRAME_BYTES = 8 * 1024 * 1024;
 /** Outbound bytes queued on one peer link before senders wait for it to drain (M4.3). */
 export const MAX_LINK_PENDING_BYTES = 32 * 1024 * 1024;
-/** Consecutive failures before a peer's circuit opens, and how long it stays open at first (doubling to the max) (M5.5). */
+/** Consecutive failures before a peer's circuit opens, and how long it stays open at first (doubling to the max) (M5.6). */
 export const BREAKER_FAILURES = 3;
 export const BREAKER_OPEN_MS = 500;
 export const BREAKER_MAX_OPEN_MS = 10_000;

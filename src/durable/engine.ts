@@ -780,13 +780,18 @@ export class DurableEngine implements DurableService {
     }
   }
 
-  private remove(dest: Destination, seq: number): void {
+  /**
+   * Deletes a message with its group state. `done`: the groups are done with
+   * it (acked, expired, dead-lettered), so it is remembered for merges (M7.4);
+   * a copy dropped to match the owner's is not.
+   */
+  private remove(dest: Destination, seq: number, done = true): void {
     const msg = dest.msgs.get(seq);
     if (msg === undefined) return;
     const w = this.store.writer;
     w.del(messageKey(dest.id, msg.priority, seq));
-    this.emit(dest, { op: 'remove', seq });
-    this.tombstone(dest.name, msg.id);
+    this.emit(dest, done ? { op: 'remove', seq } : { op: 'remove', seq, relayout: true });
+    if (done) this.tombstone(dest.name, msg.id);
     for (const g of dest.groups.values()) {
       w.del(stateKey(dest.id, g.id, seq));
       g.done.delete(seq);
@@ -930,7 +935,7 @@ export class DurableEngine implements DurableService {
    * Makes this node the owner or a replica of a destination. Taking over
    * restarts its timers from the replicated state: in-flight deliveries come
    * back at their deadlines (their handles still settle), expiries fire
-   * (M5.4).
+   * (M5.5).
    */
   setRole(name: string, role: 'owner' | 'replica'): void {
     const dest = this.dests.get(name);
@@ -960,6 +965,7 @@ export class DurableEngine implements DurableService {
   /** A replica stores a message its owner stored; resolves once synced (M5.2). Idempotent. */
   async applyMessage(name: string, m: ReplicatedMessage): Promise<void> {
     const dest = this.replicaDestination(name);
+    this.checkReplica(dest);
     if (dest.msgs.has(m.seq)) return;
     if (m.seq > dest.lastSeq) dest.lastSeq = m.seq;
     const meta: MessageMeta = {
@@ -980,6 +986,7 @@ export class DurableEngine implements DurableService {
   /** A replica applies any other change of its owner, in order (M5.3). */
   applyChange(name: string, c: ReplicatedChange): void {
     const dest = this.replicaDestination(name);
+    this.checkReplica(dest);
     switch (c.op) {
       case 'dest':
         dest.settings = { ...c.settings };
@@ -994,7 +1001,7 @@ export class DurableEngine implements DurableService {
         if (dest.groups.has(c.group)) this.dropGroup(name, c.group);
         return;
       case 'remove':
-        this.remove(dest, c.seq);
+        this.remove(dest, c.seq, c.relayout !== true);
         return;
       case 'state': {
         const msg = dest.msgs.get(c.seq);
@@ -1143,6 +1150,7 @@ export class DurableEngine implements DurableService {
   /** Applies the owner's group list and settings (M7.2). */
   applyGroups(name: string, inv: Pick<Inventory, 'settings' | 'groups' | 'lastSeq'>): void {
     const dest = this.replicaDestination(name);
+    this.checkReplica(dest);
     dest.settings = { ...inv.settings };
     if (inv.lastSeq > dest.lastSeq) dest.lastSeq = inv.lastSeq;
     for (const g of inv.groups)
@@ -1155,25 +1163,12 @@ export class DurableEngine implements DurableService {
     this.persistDestination(dest);
   }
 
-  /** A replica drops what its owner no longer has (M7.2). */
-  truncate(name: string, keep: ReadonlySet<number>): number {
-    const dest = this.dests.get(name);
-    if (dest === undefined) return 0;
-    let n = 0;
-    for (const seq of [...dest.msgs.keys()]) {
-      if (keep.has(seq)) continue;
-      this.remove(dest, seq);
-      n++;
-    }
-    return n;
-  }
-
   /** This node no longer holds a copy of a destination: every record of it goes (M7.2). */
   forgetDestination(name: string): void {
     const dest = this.dests.get(name);
     if (dest === undefined || dest.role === 'owner') return;
     for (const g of [...dest.groups.keys()]) this.dropGroup(name, g);
-    for (const seq of [...dest.msgs.keys()]) this.remove(dest, seq);
+    for (const seq of [...dest.msgs.keys()]) this.remove(dest, seq, false);
     for (const id of dest.dedup.keys()) this.store.writer.del(dedupKey(dest.id, id));
     this.store.writer.del(destinationKey(name));
     this.dests.delete(name);
@@ -1184,6 +1179,17 @@ export class DurableEngine implements DurableService {
   /** Waits for queued writes (a hand-off step is done once it is on disk). */
   commit(): Promise<void> {
     return this.store.writer.commit();
+  }
+
+  /**
+   * While views differ for a moment, two nodes may each think they own a
+   * destination: an owner takes no other node's changes (the owner of the
+   * agreed view merges both copies, MESH.md M5.4, M7.3).
+   */
+  private checkReplica(dest: Destination): void {
+    if (dest.role === 'owner') {
+      throw new DurableError(C.NotReplica, `this node owns ${dest.name}; changes from another node refused`);
+    }
   }
 
   private replicaDestination(name: string): Destination {

@@ -93,7 +93,8 @@ export type ReplicatedChange =
   | { op: 'group'; group: string; ackTimeoutMs: number; maxDeliveries: number }
   | { op: 'drop'; group: string }
   | { op: 'state'; group: string; seq: number; deliveries: number; done: boolean; deadlineMs: number }
-  | { op: 'remove'; seq: number };
+  /** `relayout`: dropped to match the owner's copy (a merge), not acked: no tombstone (M7.4). */
+  | { op: 'remove'; seq: number; relayout?: boolean };
 
 /** Where the engine copies the changes of destinations it owns (the mesh's replicator). */
 export interface ReplicationSink {

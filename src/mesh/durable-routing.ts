@@ -188,7 +188,7 @@ export class DurableRouting implements DurableService {
             throw new DurableError(code, err.message);
           }
           if (err.code === 'Aborted') throw err;
-          // An open circuit is the breaker's own refusal, not news about the peer (M5.5).
+          // An open circuit is the breaker's own refusal, not news about the peer (M5.6).
           if (err.code !== 'NotOwner' && err.code !== 'CircuitOpen') this.init.links.failed(owner, err);
           why = err.message;
         }

@@ -97,7 +97,9 @@ export class Handoff {
         for (const id of list) if (id !== self && !oldList.includes(id)) targets.add(id);
         for (const id of oldList)
           if (id !== self && !list.includes(id) && after.members.includes(id)) targets.add(id);
-        if (targets.size > 0) void this.syncAll(name, [...targets]);
+        // Members that were away may hold sends this node never saw: calls
+        // wait for the merge, as after a takeover (M7.2).
+        if (targets.size > 0) this.takeover(name, [...targets], 'merged destination');
       }
     }
     this.owned = owned;
@@ -147,14 +149,12 @@ export class Handoff {
     this.takeover(name, this.init.peers());
   }
 
-  private takeover(name: string, peers: string[]): void {
-    if (this.pending.has(name)) return;
+  /** Merges with `peers` while calls for the destination wait (at most READY_WAIT_MS). */
+  private takeover(name: string, peers: string[], what = 'took over destination'): void {
     const started = Date.now();
+    // Chained after any merge already running for it, so this gate covers both.
     const work = this.syncAll(name, peers).then(() => {
-      this.log.info(
-        { destination: name, peers: peers.length, ms: Date.now() - started },
-        'took over destination',
-      );
+      this.log.info({ destination: name, peers: peers.length, ms: Date.now() - started }, what);
     });
     const gate = Promise.race([
       work,
@@ -283,10 +283,9 @@ export class Handoff {
       const batch = toFetch.slice(i, i + FETCH_BATCH);
       const msgs = decodeMessages(await ch.request('fetch', { d: name, seqs: batch.map((b) => b.seq) }));
       const states = new Map(batch.map((b) => [b.seq, b.st]));
-      for (const m of msgs) {
-        await engine.importMessage(name, m, states.get(m.seq) ?? []);
-        out.imported++;
-      }
+      // A batch at once: each import waits for its sync here and at the replicas.
+      await Promise.all(msgs.map((m) => engine.importMessage(name, m, states.get(m.seq) ?? [])));
+      out.imported += msgs.length;
       this.progress(name, peer, 'taking over', i + batch.length, toFetch.length);
     }
     // 3. Bring the peer up to date, if it is to keep a copy.
@@ -305,7 +304,7 @@ export class Handoff {
     const mineBySeq = new Map(mine.items.map((m) => [m.seq, m.id]));
     for (const t of theirs) {
       if (mineBySeq.get(t.seq) === t.id) continue;
-      rep.event('change', { d: name, c: { op: 'remove', seq: t.seq } });
+      rep.event('change', { d: name, c: { op: 'remove', seq: t.seq, relayout: true } });
       out.removed++;
     }
     const theirBySeq = new Map(theirs.map((t) => [t.seq, t.id]));

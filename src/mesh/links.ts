@@ -2,7 +2,7 @@
  * Peer links (protocol/MESH.md section 4-5): one outbound Channel per peer
  * and protocol, opened on first use and reopened after it closes; inbound
  * streams answered by the protocol's handlers; and a circuit breaker per
- * peer (M5.5) so a failing or slow peer is skipped and retried with backoff,
+ * peer (M5.6) so a failing or slow peer is skipped and retried with backoff,
  * visibly in the logs.
  */
 import { peerIdFromString } from '@libp2p/peer-id';

@@ -185,7 +185,10 @@ export class Mesh extends EventEmitter {
     await mesh.durable.start();
     await mesh.handoff.start();
     init.engine.onCreated = (name) => {
-      if (mesh.ring.owner(placementKey(name)) === mesh.selfId) mesh.handoff.created(name);
+      const owned = mesh.preferenceOf(name)[0] === mesh.selfId;
+      // A destination takes the role the current view gives it, however it was created.
+      init.engine.setRole(name, owned ? 'owner' : 'replica');
+      if (owned) mesh.handoff.created(name);
       mesh.catalog.add(name);
       mesh.routes.announceDestination(name);
     };
@@ -317,7 +320,7 @@ export class Mesh extends EventEmitter {
       this.peerUpSeen.add(id);
       void this.routes.peerUp(id);
     }
-    // Each stored destination: owned here, or a replica (M5.1, M5.4).
+    // Each stored destination: owned here, or a replica (M5.1, M5.5).
     for (const name of this.init.engine.dests.keys()) {
       const owner = ring.owner(placementKey(name));
       this.init.engine.setRole(name, owner === this.selfId ? 'owner' : 'replica');

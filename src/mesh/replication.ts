@@ -107,7 +107,14 @@ export class Replicator implements ReplicationSink {
         return {};
       },
       event: (method, head) => {
-        if (method === 'change') engine.applyChange(String(head.d), head.c as ReplicatedChange);
+        if (method !== 'change') return;
+        try {
+          engine.applyChange(String(head.d), head.c as ReplicatedChange);
+        } catch (err) {
+          // Views differ for a moment (this node owns it too): the merge settles it (M7.3).
+          if ((err as { code?: string }).code !== 'NOT_REPLICA') throw err;
+          this.log.debug({ destination: head.d, err: (err as Error).message }, 'replica change refused');
+        }
       },
     };
   }
