@@ -21,6 +21,9 @@ import type { MeshLibp2p } from './peer.js';
 /** Streams per protocol per connection: each side opens one, plus room for a reopen racing a close. */
 const MAX_STREAMS_PER_PROTOCOL = 8;
 
+/** PeerError codes that count against a peer's health (M5.6). */
+const HEALTH_FAILURES = new Set(['Timeout', 'Unreachable', 'LinkFull']);
+
 interface Breaker {
   failures: number;
   openUntilMs: number;
@@ -110,9 +113,11 @@ export class Links {
 
   /** Records a failed request or dial; opens the circuit after BREAKER_FAILURES in a row. */
   failed(peer: string, err: Error): void {
-    // A closed link fails every request it carried at once: one event, not news
-    // of a failing peer. Reopening it is what counts (a dial failure does).
-    if ((err as { code?: string }).code === 'LinkClosed') return;
+    // Only signs of a sick peer count: no answer in time, no connection, a
+    // full link. A closed link fails every request it carried at once (one
+    // event; reopening it is what counts), and a peer that answers with an
+    // error is healthy.
+    if (!HEALTH_FAILURES.has((err as { code?: string }).code ?? '')) return;
     const b = this.breakers.get(peer) ?? { failures: 0, openUntilMs: 0, openMs: 0 };
     b.failures++;
     if (b.failures >= BREAKER_FAILURES) {
