@@ -8,33 +8,22 @@
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from '../log.js';
 import {
-  BREAKER_FAILURES,
-  BREAKER_MAX_OPEN_MS,
-  BREAKER_OPEN_MS,
   DEFAULT_PEER_REQUEST_TIMEOUT_MS,
   MAX_LINK_PENDING_BYTES,
   MAX_MESH_FRAME_BYTES,
 } from '../config/defaults.js';
+import { Breakers } from './breaker.js';
 import { Channel, PeerError, type ChannelHandlers, type ChannelLimits } from './channel.js';
 import type { MeshLibp2p } from './peer.js';
 
 /** Streams per protocol per connection: each side opens one, plus room for a reopen racing a close. */
 const MAX_STREAMS_PER_PROTOCOL = 8;
 
-/** PeerError codes that count against a peer's health (M5.6). */
-const HEALTH_FAILURES = new Set(['Timeout', 'Unreachable', 'LinkFull']);
-
-interface Breaker {
-  failures: number;
-  openUntilMs: number;
-  openMs: number;
-}
-
 export class Links {
   private readonly out = new Map<string, Promise<Channel>>();
   /** The open ones of `out`, for callers on the hot path that need no promise. */
   private readonly open_ = new Map<string, Channel>();
-  private readonly breakers = new Map<string, Breaker>();
+  private readonly breakers = new Breakers();
   readonly limits: ChannelLimits = {
     maxFrameBytes: MAX_MESH_FRAME_BYTES,
     maxPendingBytes: MAX_LINK_PENDING_BYTES,
@@ -68,8 +57,7 @@ export class Links {
   /** The outbound channel to `peer` on `protocol`; rejects at once while the peer's circuit is open. */
   channel(peer: string, protocol: string, handlers: ChannelHandlers = {}): Promise<Channel> {
     const key = `${peer} ${protocol}`;
-    const b = this.breakers.get(peer);
-    if (b !== undefined && b.openUntilMs > Date.now()) {
+    if (this.breakers.isOpen(peer)) {
       return Promise.reject(new PeerError(`peer ${short(peer)} is failing; retried later`, 'CircuitOpen'));
     }
     let ch = this.out.get(key);
@@ -113,46 +101,32 @@ export class Links {
 
   /** Records a failed request or dial; opens the circuit after BREAKER_FAILURES in a row. */
   failed(peer: string, err: Error): void {
-    // Only signs of a sick peer count: no answer in time, no connection, a
-    // full link. A closed link fails every request it carried at once (one
-    // event; reopening it is what counts), and a peer that answers with an
-    // error is healthy.
-    if (!HEALTH_FAILURES.has((err as { code?: string }).code ?? '')) return;
-    const b = this.breakers.get(peer) ?? { failures: 0, openUntilMs: 0, openMs: 0 };
-    b.failures++;
-    if (b.failures >= BREAKER_FAILURES) {
-      b.openMs = Math.min(BREAKER_MAX_OPEN_MS, b.openMs === 0 ? BREAKER_OPEN_MS : b.openMs * 2);
-      b.openUntilMs = Date.now() + b.openMs;
-      b.failures = 0;
-      this.log.warn({ peer, openMs: b.openMs, err: err.message }, 'peer failing: circuit open');
-      // Whatever is queued to it is stale by the time it recovers.
-      for (const [key, ch] of this.out)
-        if (key.startsWith(`${peer} `))
-          void ch.then(
-            (c) => c.close(),
-            () => {},
-          );
+    const openMs = this.breakers.failed(peer, (err as { code?: string }).code);
+    if (openMs === undefined) return;
+    this.log.warn({ peer, openMs, err: err.message }, 'peer failing: circuit open');
+    // Whatever is queued to it is stale by the time it recovers.
+    for (const [key, ch] of this.out) {
+      if (key.startsWith(`${peer} `))
+        void ch.then(
+          (c) => c.close(),
+          () => undefined,
+        );
     }
-    this.breakers.set(peer, b);
   }
 
   /** Records a success: a half-open circuit closes. */
   succeeded(peer: string): void {
-    const b = this.breakers.get(peer);
-    if (b === undefined) return;
-    if (b.openMs > 0) this.log.info({ peer }, 'peer recovered: circuit closed');
-    this.breakers.delete(peer);
+    if (this.breakers.succeeded(peer)) this.log.info({ peer }, 'peer recovered: circuit closed');
   }
 
   /** Whether requests to `peer` are being refused (circuit open). */
   isOpen(peer: string): boolean {
-    const b = this.breakers.get(peer);
-    return b !== undefined && b.openUntilMs > Date.now();
+    return this.breakers.isOpen(peer);
   }
 
   /** A member (again) in the view: whatever its circuit said is stale (its heartbeats arrive). */
   reset(peer: string): void {
-    if (this.breakers.delete(peer)) this.log.info({ peer }, 'peer back in the view: circuit closed');
+    if (this.breakers.forget(peer)) this.log.info({ peer }, 'peer back in the view: circuit closed');
   }
 
   /** Forgets a departed peer's channels and breaker. */
@@ -165,7 +139,7 @@ export class Links {
         () => {},
       );
     }
-    this.breakers.delete(peer);
+    this.breakers.forget(peer);
   }
 
   async stop(): Promise<void> {
