@@ -4,7 +4,7 @@
  * `--join` addresses (M1.5), and re-dialling members that were seen before
  * (M1.6: peer exchange, and what heals a split). mDNS is wired in peer.ts.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
@@ -85,7 +85,14 @@ export class Discovery {
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
-    if (this.file !== undefined) rmSync(this.file, { force: true });
+    if (this.file !== undefined) {
+      rmSync(this.file, { force: true });
+      try {
+        rmdirSync(this.dir!); // the last node of this cluster here leaves nothing behind
+      } catch {
+        // others still registered, or already gone
+      }
+    }
   }
 
   private addrs(): string[] {

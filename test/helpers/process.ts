@@ -35,7 +35,13 @@ export function tempDir(t: ExecutionContext): string {
 export function runCli(t: ExecutionContext, args: string[], env: Record<string, string> = {}): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     // A cluster name of its own, so nodes of concurrent tests never find each other (MESH.md M1.3).
-    env: { PATH: process.env.PATH ?? '', SWARMMQ_CLUSTER: `test-${randomBytes(4).toString('hex')}`, ...env },
+    // and a registry directory of its own, removed with the test, so nothing is left in the OS temp dir.
+    env: {
+      PATH: process.env.PATH ?? '',
+      SWARMMQ_CLUSTER: `test-${randomBytes(4).toString('hex')}`,
+      SWARMMQ_REGISTRY_DIR: tempDir(t),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const proc: CliProcess = {
