@@ -15,6 +15,8 @@ import type { MemberInfo } from './membership.js';
 import { joinBody, splitBody } from './bodies.js';
 
 export const ROUTE_PROTOCOL = '/swarmmq/route/1.0.0';
+/** A member's route link that failed to open or closed is tried again this often. */
+const ROUTE_REOPEN_MS = 1000;
 
 /** A mesh peer in the subject index: delivering means forwarding one message to it. */
 class PeerTarget implements Deliverer {
@@ -63,8 +65,9 @@ export interface RoutesInit {
 
 export class Routes {
   private readonly peers = new Map<string, PeerTarget>();
-  forwarded = 0;
+  /** Core messages received from peers (for the metrics of the operations issue). */
   received = 0;
+  private stopped = false;
 
   constructor(
     private readonly init: RoutesInit,
@@ -87,13 +90,25 @@ export class Routes {
       if (t.channel === ch) return;
       t.channel = ch;
       ch.onClosed(() => {
-        if (t.channel === ch) t.channel = undefined;
+        if (t.channel !== ch) return;
+        t.channel = undefined;
+        this.reopen(t);
       });
       ch.event('interest', { subs: this.init.router.localInterest() });
       ch.event('dests', { names: [...this.init.localDestinations()], snapshot: true });
     } catch (err) {
       this.log.debug({ peer, err: (err as Error).message }, 'route link not opened');
+      this.reopen(t);
     }
+  }
+
+  /** A member's route link is opened again while it stays a member: its interest and catalog depend on it. */
+  private reopen(t: PeerTarget): void {
+    setTimeout(() => {
+      if (!t.closed && !this.stopped && t.channel === undefined && this.peers.get(t.peer) === t) {
+        void this.peerUp(t.peer);
+      }
+    }, ROUTE_REOPEN_MS).unref();
   }
 
   /** A member is gone: its interest goes. */
@@ -117,6 +132,7 @@ export class Routes {
   }
 
   stop(): void {
+    this.stopped = true;
     for (const t of [...this.peers.values()]) this.peerDown(t.peer);
     this.init.router.onInterest = undefined;
   }
