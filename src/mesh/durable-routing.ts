@@ -76,7 +76,8 @@ export class DurableRouting implements DurableService {
         const { headers, payload, ...rest } = r;
         const a = await ch.request(
           'send',
-          { req: { ...rest, hl: headers?.length ?? -1 } },
+          // via: the nodes it passed (route history, M4.5), traced at the owner.
+          { req: { ...rest, hl: headers?.length ?? -1 }, via: [this.init.selfId] },
           joinBody(headers, payload),
         );
         return a.head as unknown as SendResult;
@@ -220,6 +221,7 @@ export class DurableRouting implements DurableService {
         switch (method) {
           case 'send': {
             const r = head.req as Omit<SendRequest, 'headers' | 'payload'> & { hl: number };
+            this.log.trace({ destination: r.destination, id: r.id, via: head.via }, 'forwarded send');
             await mine(r.destination);
             const res = await engine.send({ ...r, ...splitBody(data, r.hl) });
             return { head: res as unknown as Record<string, unknown> };

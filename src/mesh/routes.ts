@@ -180,6 +180,7 @@ export class Routes {
           }
           case 'msg': {
             this.received++;
+            this.log.trace({ subject: head.s, via: head.via }, 'core message from a peer');
             const { headers, payload } = splitBody(data, Number(head.hl));
             this.init.router.deliverFromPeer(
               String(head.s),
