@@ -37,12 +37,11 @@
  * Every phase is capped by count and by time (60 s, or 10 s without
  * progress); children and temp dirs are removed on exit, error or Ctrl-C.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
   jetstream,
@@ -60,18 +59,24 @@ import {
   ClusterCpuMeter,
   type ClusterCpuUse,
   freePort,
-  machineInfo,
-  packageVersion,
   percentiles,
   procMemKb,
   quiet,
-  REPO_ROOT,
   sleep,
   spawnNatsServer,
   spawnSwarm,
-  tryExec,
   withTimeout,
 } from './lib.js';
+import {
+  environment,
+  fMiB,
+  fMs,
+  natsConnect,
+  renderComparison,
+  stampedPayload,
+  SWARM_MAIN,
+  type CompareRow,
+} from './compare.js';
 
 // ---------------------------------------------------------------- constants
 
@@ -191,23 +196,12 @@ function usage(err?: string): never {
 // ---------------------------------------------------------------- formatting
 
 const fInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
-const fMs = (n: number): string => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : '-');
-const fMiB = (kb: number): string => (Number.isFinite(kb) ? (kb / 1024).toFixed(1) : '-');
-const fRatio = (a: number, b: number): string =>
-  Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? (a / b).toFixed(2) : '-';
 const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
 const errText = (err: unknown): string => (err as Error).message ?? String(err);
 
 // ---------------------------------------------------------------- payloads
 
 /** A fresh payload: performance.now() (float64 LE) in bytes 0-7, the index in 8-11. */
-function stampedPayload(i: number): Buffer {
-  const b = Buffer.allocUnsafe(PAYLOAD_BYTES);
-  b.writeDoubleLE(performance.now(), 0);
-  b.writeUInt32LE(i, 8);
-  b.fill(0x61, 12);
-  return b;
-}
 
 const readIndex = (p: Uint8Array): number => Buffer.from(p.buffer, p.byteOffset + 8, 4).readUInt32LE(0);
 const destName = (k: number): string => `bench.d${k}`;
@@ -219,7 +213,6 @@ const streamName = (k: number): string => `BENCH_D${k}`;
 const cleanup = new Cleanup(STOP_MS);
 
 /** The node to measure: this checkout's build, or SWARMMQ_CLI (e.g. a `git archive` export built elsewhere). */
-const SWARM_MAIN = process.env.SWARMMQ_CLI ?? fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 interface ServerNode {
   port: number;
@@ -248,14 +241,6 @@ interface System {
   warnings(): { count: number; first: string[] };
   /** Closes the clients, stops the servers, removes the temp dir. */
   stop(): Promise<void>;
-}
-
-async function natsConnect(port: number, name: string): Promise<NatsConnection> {
-  return withTimeout(
-    connect({ servers: `127.0.0.1:${port}`, name, reconnect: false, timeout: 10_000 }),
-    15_000,
-    `connect to 127.0.0.1:${port}`,
-  );
 }
 
 /** Retries `fn` until it resolves or the deadline passes (then throws its last error). */
@@ -715,7 +700,7 @@ async function sendPhase(sys: System, n: number, window: number, dests: number):
       const k = i % dests;
       const t = performance.now();
       sys
-        .send(p, k, stampedPayload(i))
+        .send(p, k, stampedPayload(i, PAYLOAD_BYTES))
         .then(
           () => {
             lastConfirmAt = performance.now();
@@ -880,7 +865,7 @@ async function probe(
         const { tries } = await retry(
           `${sys.label}: probe send to ${destName(k)} via node ${p}`,
           PROBE_DEADLINE_MS,
-          () => sys.send(p, k, stampedPayload(PROBE_INDEX)),
+          () => sys.send(p, k, stampedPayload(PROBE_INDEX, PAYLOAD_BYTES)),
         );
         failures += tries - 1;
       }
@@ -993,39 +978,12 @@ async function runOne(key: System['key'], cfg: ClusterConfig, opts: Options): Pr
 
 // ---------------------------------------------------------------- report
 
-interface Row {
-  metric: string;
-  s: number | string;
-  j: number | string;
-  fmt: (n: number) => string;
-  ratio: boolean;
-}
-
-function renderRows(head: string[], rows: Row[]): string {
-  const cell = (v: number | string, fmt: (n: number) => string): string =>
-    typeof v === 'string' ? v : fmt(v);
-  const body = rows.map((r) => [
-    r.metric,
-    cell(r.s, r.fmt),
-    cell(r.j, r.fmt),
-    r.ratio && typeof r.s === 'number' && typeof r.j === 'number' ? fRatio(r.s, r.j) : '',
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string =>
-    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  return [
-    line(head),
-    `|${widths.map((w, i) => (i === 0 ? `-${'-'.repeat(w)}-` : `-${'-'.repeat(w)}:`)).join('|')}|`,
-    ...body.map(line),
-  ].join('\n');
-}
-
 const perNode = (xs: readonly number[], f: (n: number) => string): string => xs.map(f).join(' / ');
 const usPerMsg = (cpu: ClusterCpuUse, msgs: number): number =>
   (sum(cpu.serverCpuMs) * 1000) / Math.max(1, msgs);
 const maxOf = (xs: readonly number[]): number => Math.max(...xs);
 
-function buildRows(s: SystemResult, j: SystemResult, cores: number): Row[] {
+function buildRows(s: SystemResult, j: SystemResult, cores: number): CompareRow[] {
   const n = fInt;
   const pct = (x: number): string => fInt(x);
   return [
@@ -1161,24 +1119,6 @@ const DURABILITY_NOTE =
 
 // ---------------------------------------------------------------- main
 
-function environment(): Record<string, string | number> {
-  const commit = tryExec('git', ['rev-parse', '--short', 'HEAD'], REPO_ROOT);
-  const srcDirty = tryExec('git', ['status', '--porcelain', '--', 'src'], REPO_ROOT);
-  return {
-    ...machineInfo(),
-    natsClient: `@nats-io/transport-node ${packageVersion('@nats-io/transport-node')}, @nats-io/jetstream ${packageVersion('@nats-io/jetstream')}`,
-    swarmmq: SWARM_MAIN,
-    commit:
-      srcDirty !== '' && srcDirty !== 'unknown'
-        ? `${commit} + uncommitted src/ changes (diff sha1 ${createHash('sha1')
-            .update(tryExec('git', ['diff', 'HEAD', '--', 'src'], REPO_ROOT))
-            .digest('hex')
-            .slice(0, 10)})`
-        : commit,
-    date: new Date().toISOString(),
-  };
-}
-
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const env = environment();
@@ -1213,7 +1153,7 @@ async function main(): Promise<void> {
       out.push('');
       out.push(`config ${r.config.name}: ${r.swarmmq.label} against ${r.jetstream.label}`);
       out.push(
-        renderRows(
+        renderComparison(
           ['metric', r.swarmmq.label, r.jetstream.label, 'ratio S/J'],
           buildRows(r.swarmmq, r.jetstream, cores),
         ),

@@ -36,13 +36,12 @@
  * Every loop is bounded in count and time; children and temp dirs are
  * removed on exit, error or Ctrl-C.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { lstatSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { Level } from 'level';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
   jetstream,
@@ -57,23 +56,30 @@ import {
   type Child,
   Cleanup,
   CpuMeter,
-  machineInfo,
-  packageVersion,
   percentiles,
   procCpuMs,
   procMemKb,
   quiet,
-  REPO_ROOT,
   sleep,
   spawnNatsServer,
   spawnSwarm,
-  tryExec,
   withTimeout,
 } from './lib.js';
+import {
+  environment,
+  fMiB,
+  fMs,
+  natsConnect,
+  renderComparison,
+  stampedPayload,
+  SWARM_MAIN,
+  type CompareRow,
+} from './compare.js';
 
 // ---------------------------------------------------------------- options
 
 const PAYLOAD_BYTES = 128;
+const COMPARE_HEAD = ['metric', 'SwarmMQ', 'JetStream', 'ratio S/J'];
 const PULL_BATCH = 100;
 /** A phase that stops making progress for this long ends and reports what it got. */
 const STALL_MS = 10_000;
@@ -195,15 +201,10 @@ function dirSize(dir: string): DirSize {
 }
 
 const fInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
-const fMs = (n: number): string => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : '-');
-const fMiB = (kb: number): string => (Number.isFinite(kb) ? (kb / 1024).toFixed(1) : '-');
-const fRatio = (a: number, b: number): string =>
-  Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? (a / b).toFixed(2) : '-';
 
 // ---------------------------------------------------------------- child processes
 
 /** The node to measure: this checkout's build, or SWARMMQ_CLI (e.g. a `git archive` export built elsewhere). */
-const SWARM_MAIN = process.env.SWARMMQ_CLI ?? fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 /** Children and temp dirs, removed on exit, error or Ctrl-C. */
 const cleanup = new Cleanup(20_000);
@@ -249,14 +250,6 @@ async function stopServer(s: Server): Promise<number | null> {
   return code;
 }
 
-async function natsConnect(s: Server, name: string): Promise<NatsConnection> {
-  return withTimeout(
-    connect({ servers: `127.0.0.1:${s.port}`, name, reconnect: false, timeout: 10_000 }),
-    15_000,
-    `connect to ${s.label}`,
-  );
-}
-
 // ---------------------------------------------------------------- the two systems behind one interface
 
 interface Pulled {
@@ -289,7 +282,7 @@ class SwarmDriver implements Driver {
   ) {}
 
   static async open(server: Server): Promise<SwarmDriver> {
-    const nc = await natsConnect(server, 'bench-durable-pub');
+    const nc = await natsConnect(server.port, 'bench-durable-pub', server.label);
     const raw = await DurableClient.connect(server.port, '127.0.0.1', 'bench-durable-pull');
     return new SwarmDriver(server, nc, raw);
   }
@@ -338,7 +331,7 @@ class JetStreamDriver implements Driver {
   ) {}
 
   static async open(server: Server): Promise<JetStreamDriver> {
-    const nc = await natsConnect(server, 'bench-durable');
+    const nc = await natsConnect(server.port, 'bench-durable', server.label);
     return new JetStreamDriver(server, nc, jetstream(nc));
   }
 
@@ -393,13 +386,6 @@ class JetStreamDriver implements Driver {
 // ---------------------------------------------------------------- payloads
 
 /** A fresh payload: performance.now() (float64 LE) in bytes 0-7, the index in 8-11. */
-function stampedPayload(i: number): Buffer {
-  const b = Buffer.allocUnsafe(PAYLOAD_BYTES);
-  b.writeDoubleLE(performance.now(), 0);
-  b.writeUInt32LE(i, 8);
-  b.fill(0x61, 12);
-  return b;
-}
 
 const readStamp = (p: Uint8Array): number => Buffer.from(p.buffer, p.byteOffset, 8).readDoubleLE(0);
 const readIndex = (p: Uint8Array): number => Buffer.from(p.buffer, p.byteOffset + 8, 4).readUInt32LE(0);
@@ -424,7 +410,7 @@ async function sendPhase(
   d: Driver,
   n: number,
   window: number,
-  make = stampedPayload,
+  make = (i: number): Buffer => stampedPayload(i, PAYLOAD_BYTES),
   rate = Infinity,
 ): Promise<SendResult> {
   const lat = new Float64Array(n).fill(NaN);
@@ -576,7 +562,7 @@ async function e2ePhase(d: Driver, m: number, window: number, rate: number): Pro
       if (got.payloads.length > 0) progressAt = performance.now();
     }
   })();
-  const sent = await sendPhase(d, m, window, stampedPayload, rate);
+  const sent = await sendPhase(d, m, window, undefined, rate);
   sending = false;
   await consumer;
   const ms = performance.now() - t0;
@@ -659,28 +645,7 @@ async function runSystem(s: Server, cfg: Config, run: number): Promise<SystemRes
   }
 }
 
-interface Row {
-  metric: string;
-  s: number;
-  j: number;
-  fmt: (n: number) => string;
-  ratio: boolean;
-}
-
-function renderRows(rows: Row[]): string {
-  const head = ['metric', 'SwarmMQ', 'JetStream', 'ratio S/J'];
-  const body = rows.map((r) => [r.metric, r.fmt(r.s), r.fmt(r.j), r.ratio ? fRatio(r.s, r.j) : '']);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string =>
-    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  return [
-    line(head),
-    `|${widths.map((w, i) => (i === 0 ? `-${'-'.repeat(w)}-` : `-${'-'.repeat(w)}:`)).join('|')}|`,
-    ...body.map(line),
-  ].join('\n');
-}
-
-function buildRows(s: SystemResult, j: SystemResult): Row[] {
+function buildRows(s: SystemResult, j: SystemResult): CompareRow[] {
   const n = fInt;
   return [
     {
@@ -837,7 +802,7 @@ async function fullMode(cfg: Config, env: Record<string, string | number>): Prom
   out.push(`  node ${env.node}; nats-server ${env.natsServer}; commit ${env.commit}; ${env.date}`);
   out.push(`  SwarmMQ node: ${env.swarmmq}`);
   out.push('');
-  out.push(renderRows(buildRows(s, j)));
+  out.push(renderComparison(COMPARE_HEAD, buildRows(s, j)));
   out.push('');
   out.push(
     'ratio S/J = SwarmMQ / JetStream (msgs/s: higher is better; latency, CPU, RSS, disk: lower is better)',
@@ -1036,7 +1001,7 @@ async function diskMode(cfg: Config, env: Record<string, string | number>): Prom
   const mib = (b: number): number => b / 2 ** 20;
   const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '-');
   out.push(
-    renderRows([
+    renderComparison(COMPARE_HEAD, [
       { metric: 'messages stored', s: s.msgs, j: j.msgs, fmt: fInt, ratio: false },
       { metric: 'send errors', s: s.errors, j: j.errors, fmt: fInt, ratio: false },
       { metric: 'send msgs/s', s: s.msgsPerSec, j: j.msgsPerSec, fmt: fInt, ratio: true },
@@ -1107,24 +1072,6 @@ async function diskMode(cfg: Config, env: Record<string, string | number>): Prom
 }
 
 // ---------------------------------------------------------------- main
-
-function environment(): Record<string, string | number> {
-  const commit = tryExec('git', ['rev-parse', '--short', 'HEAD'], REPO_ROOT);
-  const srcDirty = tryExec('git', ['status', '--porcelain', '--', 'src'], REPO_ROOT);
-  return {
-    ...machineInfo(),
-    natsClient: `@nats-io/transport-node ${packageVersion('@nats-io/transport-node')}, @nats-io/jetstream ${packageVersion('@nats-io/jetstream')}`,
-    swarmmq: SWARM_MAIN,
-    commit:
-      srcDirty !== '' && srcDirty !== 'unknown'
-        ? `${commit} + uncommitted src/ changes (diff sha1 ${createHash('sha1')
-            .update(tryExec('git', ['diff', 'HEAD', '--', 'src'], REPO_ROOT))
-            .digest('hex')
-            .slice(0, 10)})`
-        : commit,
-    date: new Date().toISOString(),
-  };
-}
 
 async function main(): Promise<void> {
   const cfg = parseArgs(process.argv.slice(2));

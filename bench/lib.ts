@@ -101,30 +101,6 @@ export interface CpuUse {
   backgroundCpuPct: number;
 }
 
-/** CPU use of this process, of the server and of everything else over a measured window. */
-export class CpuMeter {
-  private readonly t0 = performance.now();
-  private readonly self0 = process.cpuUsage();
-  private readonly srv0: number;
-  private readonly machine0 = machineBusyMs();
-  constructor(private readonly pid: number) {
-    this.srv0 = procCpuMs(pid);
-  }
-  stop(): CpuUse {
-    const wall = performance.now() - this.t0;
-    const self = process.cpuUsage(this.self0);
-    const serverCpuMs = procCpuMs(this.pid) - this.srv0;
-    const clientCpuMs = (self.user + self.system) / 1000;
-    const otherMs = machineBusyMs() - this.machine0 - serverCpuMs - clientCpuMs;
-    return {
-      serverCpuMs,
-      serverCpuPct: (serverCpuMs / wall) * 100,
-      clientCpuPct: (clientCpuMs / wall) * 100,
-      backgroundCpuPct: Math.max(0, (otherMs / wall) * 100),
-    };
-  }
-}
-
 /** CPU use of several server processes (a cluster), of this process and of everything else over a window. */
 export interface ClusterCpuUse {
   /** Wall time of the window, in ms. */
@@ -164,6 +140,23 @@ export class ClusterCpuMeter {
       clientCpuPct: (clientCpuMs / wallMs) * 100,
       backgroundCpuPct: Math.max(0, (otherMs / wallMs) * 100),
       machineCpuPct: (machineMs / wallMs) * 100,
+    };
+  }
+}
+
+/** CPU use of this process, of one server and of everything else over a measured window. */
+export class CpuMeter {
+  private readonly meter: ClusterCpuMeter;
+  constructor(pid: number) {
+    this.meter = new ClusterCpuMeter([pid]);
+  }
+  stop(): CpuUse {
+    const u = this.meter.stop();
+    return {
+      serverCpuMs: u.serverCpuMs[0]!,
+      serverCpuPct: u.serverCpuPct[0]!,
+      clientCpuPct: u.clientCpuPct,
+      backgroundCpuPct: u.backgroundCpuPct,
     };
   }
 }
