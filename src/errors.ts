@@ -18,6 +18,18 @@ export const CloseReason = {
   ProtocolViolation: 'protocol_violation',
   ClientError: 'client_sent_err',
   SocketError: 'socket_error',
+  /** SEC2.3: bad or missing credentials, or an operation before CONNECT when auth is on. */
+  AuthorizationViolation: 'authorization_violation',
+  /** SEC2.5: no CONNECT within the auth timeout. */
+  AuthenticationTimeout: 'authentication_timeout',
+  /** SEC2.6: the connection's key or user was removed or changed by a reload. */
+  CredentialsRevoked: 'credentials_revoked',
+  /** SEC4.1: a plaintext client on a TLS port. */
+  TlsRequired: 'tls_required',
+  /** SEC4.1: the TLS handshake failed or did not finish in time. */
+  TlsHandshakeFailed: 'tls_handshake_failed',
+  /** SEC5.2: too many new connections from one address. */
+  ConnectionRateExceeded: 'connection_rate_exceeded',
 } as const;
 export type CloseReason = (typeof CloseReason)[keyof typeof CloseReason];
 
@@ -129,7 +141,29 @@ export const protocolErrors = {
 export const closeTexts = {
   stale: 'Stale Connection',
   maxConnections: 'maximum connections exceeded',
+  authorizationViolation: 'Authorization Violation',
+  authenticationTimeout: 'Authentication Timeout',
+  tlsRequired: 'Secure Connection - TLS Required',
+  connectionRate: 'maximum connection rate exceeded',
 } as const;
+
+/**
+ * SEC3.5: permission refusals, in nats-server's words where it has them.
+ * None closes the connection.
+ */
+export const permissionTexts = {
+  publish: (subject: string) => `Permissions Violation for Publish to ${quoted(subject)}`,
+  subscribe: (subject: string, queue: string | undefined) =>
+    `Permissions Violation for Subscription to ${quoted(subject)}${queue === undefined ? '' : ` using queue ${quoted(queue)}`}`,
+  send: (destination: string) => `Permissions Violation for Send to ${quoted(destination)}`,
+  pull: (destination: string) => `Permissions Violation for Pull from ${quoted(destination)}`,
+  admin: (destination: string) => `Permissions Violation for Admin of ${quoted(destination)}`,
+} as const;
+
+/** A client-supplied subject in double quotes, without letting it break the -ERR line. */
+function quoted(s: string): string {
+  return `"${s.replace(/["'\r\n]/g, '?').slice(0, 256)}"`;
+}
 
 /** A configuration the node refuses; `key` names the offending option path. */
 export class ConfigError extends Error {
@@ -147,7 +181,12 @@ export class StartupError extends Error {
   override readonly name = 'StartupError';
   constructor(
     readonly code:
-      'PORT_IN_USE' | 'BIND_FAILED' | 'DATA_DIR_UNUSABLE' | 'MASTER_KEY_MISMATCH' | 'MESH_FAILED',
+      | 'PORT_IN_USE'
+      | 'BIND_FAILED'
+      | 'DATA_DIR_UNUSABLE'
+      | 'MASTER_KEY_MISMATCH'
+      | 'MESH_FAILED'
+      | 'TLS_FAILED',
     message: string,
   ) {
     super(message);
@@ -177,6 +216,8 @@ export const DurableErrorCode = {
   ReplicationFailed: 'REPLICATION_FAILED',
   /** A node that owns a destination refused another node's replica change (MESH.md M5.1). */
   NotReplica: 'NOT_REPLICA',
+  /** The client's key or user lacks the right on this destination (SECURITY.md SEC3.4). */
+  PermissionDenied: 'PERMISSION_DENIED',
   /** The destination's owner could not be reached in time (M4.5). */
   OwnerUnavailable: 'OWNER_UNAVAILABLE',
 } as const;

@@ -29,8 +29,27 @@ export interface SwarmNode {
   readonly log: Logger;
   /** host:port of the client port. */
   readonly clientAddress: string;
+  /** The options in force: the start options, with what reloads changed (SECURITY.md SEC2.6). */
+  readonly current: NodeOptions;
+  /**
+   * SEC2.6: applies what can change without a restart (keys, users and
+   * permissions) and reports every other changed key as needing a restart.
+   */
+  reload(next: NodeOptions): ReloadResult;
   stop(): Promise<void>;
 }
+
+export interface ReloadResult {
+  /** Option keys applied (never their values: some are secrets). */
+  readonly applied: readonly string[];
+  /** Option keys that changed but take a restart. */
+  readonly needRestart: readonly string[];
+  /** Connections closed because their key or user is gone. */
+  readonly closed: number;
+}
+
+/** Options a reload applies; everything else takes a restart. */
+const RELOADABLE: ReadonlySet<keyof NodeOptions> = new Set(['auth']);
 
 /** Starts a node; rejects with StartupError when the data dir or port is unusable. */
 export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
@@ -62,8 +81,24 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
     'node started',
   );
   let stopping: Promise<void> | undefined;
+  let current = options;
   return {
     options,
+    get current() {
+      return current;
+    },
+    reload(next) {
+      const changed = (Object.keys(next) as (keyof NodeOptions)[]).filter(
+        (k) => !sameValue(current[k], next[k]),
+      );
+      const applied = changed.filter((k) => RELOADABLE.has(k));
+      const needRestart = changed.filter((k) => !RELOADABLE.has(k));
+      let closed = 0;
+      if (applied.includes('auth')) closed = server.reloadAuth(next.auth).closed;
+      current = Object.freeze({ ...current, ...Object.fromEntries(applied.map((k) => [k, next[k]])) });
+      log.info({ applied, needRestart, closedConnections: closed }, 'configuration reloaded');
+      return { applied, needRestart, closed };
+    },
     server,
     durable,
     mesh,
@@ -80,6 +115,12 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
       return stopping;
     },
   };
+}
+
+/** Structural equality for option values (frozen plain data, Buffers for keys). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** Joins the mesh; from then on durable calls go through its routing (protocol/MESH.md). */

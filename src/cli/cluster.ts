@@ -126,6 +126,9 @@ function runCluster(flags: ClusterFlags): void {
     usage(`log level must be one of ${READABLE_LOG_LEVELS.join(', ')} (the cluster reads info lines)`);
   }
 
+  // SECURITY.md SEC1.1: the local cluster runs with a cluster key of its own (kept only in
+  // the nodes' environment), so no other node on this host can join it by accident or on purpose.
+  const clusterKey = process.env.SWARMMQ_CLUSTER_KEY ?? randomBytes(32).toString('hex');
   const nodes: ChildNode[] = [];
   let stopping = false;
   let formed = false;
@@ -220,6 +223,7 @@ function runCluster(flags: ClusterFlags): void {
     const args = ['start', '--port', String(port), '--data-dir', dataDir, '--cluster', clusterName];
     const child = spawn(process.execPath, [MAIN_JS, ...args, '--log-level', logLevel, ...rf], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SWARMMQ_CLUSTER_KEY: clusterKey },
       // Own process group: Ctrl-C in a terminal signals the whole foreground
       // group, and a node that got SIGINT from the terminal and then SIGTERM
       // from us would take it as a second signal and exit at once.

@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { registerCluster } from './cluster.js';
+import { registerGen } from './gen.js';
 import { registerStart } from './start.js';
 
 const program = new Command()
@@ -18,5 +19,6 @@ const program = new Command()
 
 registerStart(program);
 registerCluster(program);
+registerGen(program);
 
 await program.parseAsync(process.argv);

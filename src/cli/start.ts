@@ -22,14 +22,11 @@ export function registerStart(program: Command): void {
   }
   cmd.action(async (flags: Record<string, unknown>) => {
     let options: NodeOptions;
+    const byKey: Partial<Record<keyof NodeOptions, unknown>> = {};
+    for (const spec of OPTION_SPECS) if (spec.flag !== undefined) byKey[spec.key] = flags[camel(spec.flag)];
+    const sources = { configFile: flags.config as string | undefined, env: process.env, flags: byKey };
     try {
-      const byKey: Partial<Record<keyof NodeOptions, unknown>> = {};
-      for (const spec of OPTION_SPECS) if (spec.flag !== undefined) byKey[spec.key] = flags[camel(spec.flag)];
-      options = resolveOptions({
-        configFile: flags.config as string | undefined,
-        env: process.env,
-        flags: byKey,
-      });
+      options = resolveOptions(sources);
     } catch (err) {
       if (err instanceof ConfigError) fatal(2, `configuration error: ${err.message}`);
       throw err;
@@ -57,6 +54,20 @@ export function registerStart(program: Command): void {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // SECURITY.md SEC2.6: SIGHUP reads the same sources again; a bad file keeps the running config.
+    process.on('SIGHUP', () => {
+      void starting.then((node) => {
+        try {
+          node.reload(resolveOptions(sources));
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err;
+          node.log.error(
+            { key: err.key, reason: err.reason },
+            'reload refused: configuration error, nothing changed',
+          );
+        }
+      });
+    });
     try {
       await starting;
     } catch (err) {

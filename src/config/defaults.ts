@@ -55,6 +55,23 @@ export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
  */
 export const DEFAULT_MAX_TOTAL_PENDING_BYTES = 256 * 1024 * 1024;
 
+/**
+ * New connections per second from one client address (a token bucket with a
+ * burst of the same size). Stops one host from churning through the
+ * connection limit or the TLS and scrypt work of a handshake; generous
+ * enough for a reconnect storm of a few dozen clients behind one NAT.
+ */
+export const DEFAULT_MAX_CONNECTION_RATE = 100;
+
+/** Client addresses whose connection rate is tracked at once; the oldest are forgotten first. */
+export const MAX_RATE_TRACKED_ADDRESSES = 10_000;
+
+/** Time a client has to authenticate with CONNECT; 2 s as in nats-server. */
+export const DEFAULT_AUTH_TIMEOUT_MS = 2000;
+
+/** Time a client has to finish the TLS handshake after INFO; 2 s as nats-server's tls timeout. */
+export const DEFAULT_TLS_TIMEOUT_MS = 2000;
+
 /** Server-initiated PING interval; 2 minutes as in nats-server. */
 export const DEFAULT_PING_INTERVAL_MS = 2 * 60 * 1000;
 

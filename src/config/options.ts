@@ -7,6 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { AUTH_LIST_KEYS, parseAuthorization, type AuthConfig } from '../auth/config.js';
 import { ConfigError } from '../errors.js';
 import { isValidPublishSubject } from '../subjects/subject.js';
 import * as D from './defaults.js';
@@ -45,6 +47,26 @@ export interface NodeOptions {
   readonly pingIntervalMs: number;
   /** Unanswered PINGs before a connection is closed as stale. @default 2 */
   readonly maxPingsOut: number;
+  /** New connections per second per client address; 0 = no limit (SEC5.2). @default 100 */
+  readonly maxConnectionRate: number;
+  /** API keys and users with their permissions (`authorization:`); undefined = no client auth (SEC2.1). */
+  readonly auth: AuthConfig | undefined;
+  /** Time to authenticate with CONNECT when auth is on (SEC2.5). @default 2000 */
+  readonly authTimeoutMs: number;
+  /** PEM certificate chain for TLS on the client port; with `tlsKeyFile` turns TLS on (SEC4.1). */
+  readonly tlsCertFile: string | undefined;
+  /** PEM private key for TLS on the client port. Its contents are a secret. */
+  readonly tlsKeyFile: string | undefined;
+  /** PEM CA bundle that client certificates must chain to (SEC4.2). */
+  readonly tlsCaFile: string | undefined;
+  /** Require a client certificate (mutual TLS). @default false */
+  readonly tlsVerify: boolean;
+  /** Time to finish the TLS handshake. @default 2000 */
+  readonly tlsTimeoutMs: number;
+  /** Mesh pre-shared key, 32 bytes (64 hex digits in config): only holders join (SEC1.1). Secret. */
+  readonly clusterKey: Buffer | undefined;
+  /** Peer ids allowed in the mesh; empty = any peer that holds the cluster key (SEC1.2). @default [] */
+  readonly allowedPeers: readonly string[];
   /** Cluster master key, 32 bytes (base64 in config). Secret: never logged. @default generated into the data dir */
   readonly masterKey: Buffer | undefined;
   /** Node disk budget for stored messages. @default 10 GiB */
@@ -114,6 +136,9 @@ type Kind =
   | 'count'
   | 'logLevel'
   | 'masterKey'
+  | 'clusterKey'
+  | 'file'
+  | 'peers'
   | 'bool'
   | 'list'
   | 'mdns';
@@ -253,6 +278,80 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     kind: 'count',
     min: 1,
     describe: 'unanswered PINGs before a connection is closed as stale',
+  },
+  {
+    key: 'maxConnectionRate',
+    yaml: 'limits.max_connection_rate',
+    env: 'SWARMMQ_MAX_CONNECTION_RATE',
+    flag: 'max-connection-rate',
+    kind: 'count',
+    min: 0,
+    describe: 'new connections per second from one client address (0: no limit)',
+  },
+  {
+    key: 'authTimeoutMs',
+    yaml: 'authorization.timeout',
+    env: 'SWARMMQ_AUTH_TIMEOUT',
+    flag: 'auth-timeout',
+    kind: 'duration',
+    min: 10,
+    describe: 'time a client has to authenticate when authorization is on',
+  },
+  {
+    key: 'tlsCertFile',
+    yaml: 'tls.cert_file',
+    env: 'SWARMMQ_TLS_CERT',
+    flag: 'tls-cert',
+    kind: 'file',
+    describe: 'PEM certificate for TLS on the client port (with --tls-key)',
+  },
+  {
+    key: 'tlsKeyFile',
+    yaml: 'tls.key_file',
+    env: 'SWARMMQ_TLS_KEY',
+    flag: 'tls-key',
+    kind: 'file',
+    describe: 'PEM private key for TLS on the client port',
+  },
+  {
+    key: 'tlsCaFile',
+    yaml: 'tls.ca_file',
+    env: 'SWARMMQ_TLS_CA',
+    flag: 'tls-ca',
+    kind: 'file',
+    describe: 'PEM CA bundle that client certificates must chain to',
+  },
+  {
+    key: 'tlsVerify',
+    yaml: 'tls.verify',
+    env: 'SWARMMQ_TLS_VERIFY',
+    flag: 'tls-verify',
+    kind: 'bool',
+    describe: 'require a client certificate signed by --tls-ca (mutual TLS)',
+  },
+  {
+    key: 'tlsTimeoutMs',
+    yaml: 'tls.timeout',
+    env: 'SWARMMQ_TLS_TIMEOUT',
+    flag: 'tls-timeout',
+    kind: 'duration',
+    min: 10,
+    describe: 'time a client has to finish the TLS handshake',
+  },
+  {
+    key: 'clusterKey',
+    yaml: 'security.cluster_key',
+    env: 'SWARMMQ_CLUSTER_KEY',
+    kind: 'clusterKey',
+    describe: 'mesh pre-shared key: 64 hex digits (`swarmmq gen cluster-key`); only holders join',
+  },
+  {
+    key: 'allowedPeers',
+    yaml: 'security.allowed_peers',
+    env: 'SWARMMQ_ALLOWED_PEERS',
+    flag: 'allowed-peer',
+    kind: 'peers',
+    describe: 'peer ids allowed in the mesh (repeatable; default: any holder of the cluster key)',
   },
   {
     key: 'masterKey',
@@ -450,6 +549,16 @@ export const DEFAULT_OPTIONS: NodeOptions = Object.freeze({
   maxTotalPendingBytes: D.DEFAULT_MAX_TOTAL_PENDING_BYTES,
   pingIntervalMs: D.DEFAULT_PING_INTERVAL_MS,
   maxPingsOut: D.DEFAULT_MAX_PINGS_OUT,
+  maxConnectionRate: D.DEFAULT_MAX_CONNECTION_RATE,
+  auth: undefined,
+  authTimeoutMs: D.DEFAULT_AUTH_TIMEOUT_MS,
+  tlsCertFile: undefined,
+  tlsKeyFile: undefined,
+  tlsCaFile: undefined,
+  tlsVerify: false,
+  tlsTimeoutMs: D.DEFAULT_TLS_TIMEOUT_MS,
+  clusterKey: undefined,
+  allowedPeers: Object.freeze([]),
   masterKey: undefined,
   maxDiskBytes: D.DEFAULT_MAX_DISK_BYTES,
   maxDestinations: D.DEFAULT_MAX_DESTINATIONS,
@@ -508,6 +617,10 @@ export function resolveOptions(sources: OptionSources = {}): NodeOptions {
       if (v !== undefined) out.destinations = Object.freeze([...(v as DestinationConfig[])]);
       continue;
     }
+    if (k === 'auth') {
+      out.auth = v;
+      continue;
+    }
     const spec = OPTION_SPECS.find((s) => s.key === k);
     if (spec === undefined) throw new ConfigError(k, 'unknown option');
     if (v !== undefined) out[k] = parseValue(spec, v, k);
@@ -519,7 +632,46 @@ export function resolveOptions(sources: OptionSources = {}): NodeOptions {
   if (opts.maxTotalPendingBytes < opts.maxPendingBytes) {
     throw new ConfigError('limits.max_total_pending', 'must be at least limits.max_pending');
   }
+  checkTls(opts);
   return Object.freeze(opts);
+}
+
+/** SEC4.1: a certificate needs its key, mutual TLS needs a CA, and each file must be PEM. */
+function checkTls(o: NodeOptions): void {
+  if ((o.tlsCertFile === undefined) !== (o.tlsKeyFile === undefined)) {
+    throw new ConfigError(
+      o.tlsCertFile === undefined ? 'tls.cert_file' : 'tls.key_file',
+      'tls.cert_file and tls.key_file go together',
+    );
+  }
+  if (o.tlsCaFile !== undefined && o.tlsCertFile === undefined) {
+    throw new ConfigError('tls.ca_file', 'needs tls.cert_file and tls.key_file');
+  }
+  if (o.tlsVerify && o.tlsCaFile === undefined) {
+    throw new ConfigError('tls.verify', 'needs tls.ca_file to check client certificates against');
+  }
+  const pem: [string | undefined, string, RegExp][] = [
+    [o.tlsCertFile, 'tls.cert_file', /-----BEGIN CERTIFICATE-----/],
+    [o.tlsKeyFile, 'tls.key_file', /-----BEGIN [A-Z ]*PRIVATE KEY-----/],
+    [o.tlsCaFile, 'tls.ca_file', /-----BEGIN CERTIFICATE-----/],
+  ];
+  for (const [file, key, marker] of pem) {
+    if (file === undefined) continue;
+    let text: string;
+    try {
+      text = readFileSync(file, 'latin1');
+    } catch (err) {
+      throw new ConfigError(
+        key,
+        `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
+    }
+    if (!marker.test(text))
+      throw new ConfigError(
+        key,
+        `${file} holds no PEM ${key === 'tls.key_file' ? 'private key' : 'certificate'}`,
+      );
+  }
 }
 
 function loadYaml(file: string | undefined, text: string | undefined): Record<string, unknown> {
@@ -555,10 +707,22 @@ function loadYaml(file: string | undefined, text: string | undefined): Record<st
 function applyYaml(root: Record<string, unknown>, out: Record<string, unknown>): void {
   const byPath = new Map(OPTION_SPECS.map((s) => [s.yaml, s]));
   const sections = new Set(OPTION_SPECS.map((s) => s.yaml.split('.')[0]!));
-  for (const [section, body] of Object.entries(root)) {
+  for (const [section, raw] of Object.entries(root)) {
+    let body = raw;
     if (section === 'destinations') {
       out.destinations = Object.freeze(parseDestinations(body));
       continue;
+    }
+    if (section === 'authorization' && body !== null && typeof body === 'object' && !Array.isArray(body)) {
+      // SEC2.1: keys and users are lists of mappings; the rest of the section are ordinary options.
+      const rest = { ...(body as Record<string, unknown>) };
+      const lists: Record<string, unknown> = {};
+      for (const k of AUTH_LIST_KEYS) {
+        lists[k] = rest[k];
+        delete rest[k];
+      }
+      out.auth = parseAuthorization(lists);
+      body = rest;
     }
     if (!sections.has(section)) {
       throw new ConfigError(section, `unknown section (known: ${[...sections].join(', ')}, destinations)`);
@@ -634,6 +798,33 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
         const s = item.trim();
         if (s === '') continue;
         if (/\s/.test(s) || s.length > 512) return fail(`invalid address ${JSON.stringify(s.slice(0, 80))}`);
+        out.push(s);
+      }
+      return Object.freeze(out);
+    }
+    case 'file': {
+      if (typeof raw !== 'string' || raw.trim() === '') return fail('expected a file path');
+      return raw;
+    }
+    case 'clusterKey': {
+      if (Buffer.isBuffer(raw)) return raw.length === 32 ? raw : fail('must be 32 bytes');
+      // The value itself is never echoed: it is a secret. The swarm.key file form is taken too.
+      const hex = typeof raw === 'string' ? raw.trim().split(/\s+/).pop()! : '';
+      if (!/^[0-9a-fA-F]{64}$/.test(hex)) return fail('expected 64 hex digits (swarmmq gen cluster-key)');
+      return Buffer.from(hex, 'hex');
+    }
+    case 'peers': {
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : undefined;
+      if (items === undefined) return fail('expected a list of peer ids');
+      const out: string[] = [];
+      for (const item of items) {
+        const s = typeof item === 'string' ? item.trim() : '';
+        if (s === '') continue;
+        try {
+          peerIdFromString(s);
+        } catch {
+          return fail(`${JSON.stringify(s.slice(0, 80))} is not a peer id (the node logs its own as peerId)`);
+        }
         out.push(s);
       }
       return Object.freeze(out);

@@ -17,6 +17,7 @@ import { Discovery } from './discovery.js';
 import { DurableRouting } from './durable-routing.js';
 import { Links } from './links.js';
 import { Membership, type MemberInfo, type MemberStatus } from './membership.js';
+import { Admission } from './admission.js';
 import { createPeer, guardStreamErrors, type MeshLibp2p } from './peer.js';
 import { Replicator } from './replication.js';
 import { HashRing, placementKey } from './ring.js';
@@ -54,6 +55,8 @@ function isLoopback(host: string): boolean {
 /** Emits 'view' (ring, members) after each membership change. */
 export class Mesh extends EventEmitter {
   readonly selfId: string;
+  /** Who may join; its counts of refused connections (SECURITY.md SEC1.3). */
+  admission: Admission | undefined;
   ring: HashRing;
   readonly catalog = new Set<string>();
   readonly durable: DurableRouting;
@@ -169,7 +172,13 @@ export class Mesh extends EventEmitter {
     const o = init.options;
     const host = o.meshHost ?? o.host;
     const mdns = o.mdns === 'on' || (o.mdns === 'auto' && !isLoopback(host));
+    const admission = new Admission({
+      clusterKey: o.clusterKey,
+      allowedPeers: o.allowedPeers,
+      log: init.log.child({ component: 'admission' }),
+    });
     const p2p = await createPeer({
+      admission,
       dataDir: o.dataDir,
       host,
       port: meshPort(o),
@@ -216,12 +225,23 @@ export class Mesh extends EventEmitter {
         mesh: p2p.getMultiaddrs().map((a) => a.toString()),
         cluster: o.clusterName,
         mdns,
+        clusterKey: o.clusterKey !== undefined,
+        allowedPeers: o.allowedPeers.length,
         localDiscovery: o.localDiscovery,
         join: o.join,
         replicationFactor: o.replicationFactor,
       },
       'mesh started',
     );
+    if (o.clusterKey === undefined) {
+      // SEC1.4: said once at start, louder when the mesh is reachable from other machines.
+      const level = isLoopback(host) ? 'info' : 'warn';
+      init.log[level](
+        { host },
+        'the mesh has no cluster key: any node that reaches the mesh port can join (set security.cluster_key)',
+      );
+    }
+    mesh.admission = admission;
     return mesh;
   }
 

@@ -16,6 +16,7 @@ import { mdns } from '@libp2p/mdns';
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
+import type { Admission } from './admission.js';
 
 export type MeshLibp2p = Libp2p<{ pubsub: GossipSub; identify: unknown; ping: unknown }>;
 
@@ -26,6 +27,8 @@ export interface PeerInit {
   cluster: string;
   mdns: boolean;
   heartbeatIntervalMs: number;
+  /** The cluster key and allow-list (protocol/SECURITY.md section 1). */
+  admission: Admission;
 }
 
 /** The peer key file in the data dir (protobuf-encoded Ed25519 key, mode 0600). */
@@ -42,11 +45,15 @@ export async function loadPeerKey(dataDir: string): Promise<PrivateKey> {
 export async function createPeer(init: PeerInit): Promise<MeshLibp2p> {
   const privateKey = await loadPeerKey(init.dataDir);
   const listen = `/ip4/${init.host}/tcp/${init.port}`;
+  const protector = init.admission.protector();
   return (await createLibp2p({
     privateKey,
     addresses: { listen: [listen] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
+    // SEC1.1: with a cluster key, a node without it cannot even start noise with us.
+    ...(protector === undefined ? {} : { connectionProtector: protector }),
+    connectionGater: init.admission.gater(),
     streamMuxers: [yamux()],
     connectionMonitor: { pingInterval: 2000 },
     // The service tag carries the cluster name, so clusters on one LAN do not even meet (M1.7).

@@ -5,8 +5,11 @@
  * slow consumer instead of growing memory (C6.9).
  */
 import type { Socket } from 'node:net';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Credential } from '../auth/config.js';
+import { ALLOW_ALL, PermissionCheck, type DestinationRight } from '../auth/permissions.js';
 import type { NodeOptions } from '../config/options.js';
-import { CloseReason, closeTexts, protocolErrors, type ProtocolError } from '../errors.js';
+import { CloseReason, closeTexts, permissionTexts, protocolErrors, type ProtocolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { HELP_TEXT } from '../protocol/help.js';
 import type { ClientOp, ParserSink } from '../protocol/ops.js';
@@ -24,6 +27,8 @@ export interface ConnectionHost {
   readonly options: NodeOptions;
   /** The node's durable engine (protocol/DURABLE.md). */
   readonly durable: DurableService | undefined;
+  /** SEC2.1: undefined when the node takes clients without credentials. */
+  readonly auth: Authenticator | undefined;
   infoLine(conn: ClientConnection): string;
   /** Queue the connection for the end-of-turn flush. */
   markDirty(conn: ClientConnection): void;
@@ -70,6 +75,13 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
   };
   /** Whether a CONNECT has been accepted. */
   connected = false;
+  /** SEC2.2: the key or user this connection proved; undefined without auth. */
+  credential: Credential | undefined;
+  /** SEC3: what this connection may do; everything when the node has no auth. */
+  private perms = new PermissionCheck(ALLOW_ALL);
+  /** Operations that arrived while a password was being checked (SEC2.4), replayed after. */
+  private held: ClientOp[] | undefined;
+  private authTimer: NodeJS.Timeout | undefined;
   msgsIn = 0;
   msgsOut = 0;
   private readonly parser: Parser;
@@ -105,8 +117,8 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     return this.outbound.size + this.socket.writableLength;
   }
 
-  /** Wires the socket and sends INFO (C2.1). */
-  start(): void {
+  /** Wires the socket and sends INFO (C2.1), unless the TLS accept path already did (SEC4.1). */
+  start(infoSent = false): void {
     const s = this.socket;
     s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('error', (err) => {
@@ -114,8 +126,16 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       this.close(CloseReason.SocketError, undefined, false);
     });
     s.on('close', () => this.close(CloseReason.ClientClosed, undefined, false));
-    this.writeRaw(this.host.infoLine(this));
+    if (!infoSent) this.writeRaw(this.host.infoLine(this));
     this.flush();
+    if (this.host.auth !== undefined) {
+      // SEC2.5: a client that does not authenticate in time is closed, as nats-server does.
+      this.authTimer = setTimeout(
+        () => this.close(CloseReason.AuthenticationTimeout, closeTexts.authenticationTimeout),
+        this.host.options.authTimeoutMs,
+      );
+      this.authTimer.unref();
+    }
     const interval = this.host.options.pingIntervalMs;
     this.pingTimer = setInterval(() => this.pingTick(), interval);
     this.pingTimer.unref();
@@ -130,6 +150,19 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
 
   onOp(op: ClientOp): void {
     if (this.closed) return;
+    if (this.held !== undefined) {
+      this.held.push(op);
+      return;
+    }
+    // SEC2.3: with auth on, the first operation must be a CONNECT that authenticates.
+    if (
+      this.host.auth !== undefined &&
+      this.credential === undefined &&
+      op.kind !== 'CONNECT' &&
+      op.kind !== 'error'
+    ) {
+      return this.authorizationViolation('operation before CONNECT');
+    }
     switch (op.kind) {
       case 'PUB':
         return this.handlePub(op.subject, op.reply, undefined, op.payload);
@@ -193,9 +226,90 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     o.version = str('version') ?? o.version;
     o.protocol = typeof c.protocol === 'number' ? c.protocol : o.protocol;
     if (o.noResponders && !o.headers) return this.protocolError(protocolErrors.noRespondersRequiresHeaders());
+    const auth = this.host.auth;
+    if (auth !== undefined && this.credential === undefined) {
+      const secret = (k: string): string | undefined =>
+        typeof c[k] === 'string' && (c[k] as string).length <= 1024 ? (c[k] as string) : undefined;
+      const user = secret('user');
+      const proved = auth.authenticate({ token: secret('auth_token'), user, pass: secret('pass') });
+      if (proved instanceof Promise) {
+        // SEC2.4: scrypt runs off the event loop; what the client sends meanwhile waits, bounded by the paused socket.
+        this.held = [];
+        this.socket.pause();
+        void proved.then((cred) => {
+          const held = this.held ?? [];
+          this.held = undefined;
+          if (this.closed) return;
+          if (cred === undefined) return this.authorizationViolation('bad user or password', user);
+          this.socket.resume();
+          this.authenticated(cred);
+          for (const op of held) this.onOp(op);
+        });
+        return;
+      }
+      if (proved === undefined) return this.authorizationViolation('bad or missing credentials', user);
+      return this.authenticated(proved);
+    }
     this.connected = true;
     this.log.debug({ name: o.name, lang: o.lang, version: o.version }, 'client connected');
     this.ok();
+  }
+
+  private authenticated(cred: Credential): void {
+    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
+    this.credential = cred;
+    this.perms = new PermissionCheck(cred.permissions);
+    this.connected = true;
+    const o = this.opts;
+    this.log.info(
+      { [cred.kind]: cred.name, name: o.name, lang: o.lang, version: o.version },
+      'client authenticated',
+    );
+    this.ok();
+  }
+
+  /** SEC2.3: logged without the secret (a user name is not one), counted, and closed. */
+  private authorizationViolation(why: string, user?: string): void {
+    this.log.warn({ why, user, remote: this.socket.remoteAddress }, 'authentication failed');
+    this.close(CloseReason.AuthorizationViolation, closeTexts.authorizationViolation);
+  }
+
+  /**
+   * SEC2.6: after a reload, keep the connection under its credential's new
+   * permissions, or close it when that credential is gone. Returns whether it
+   * stays open. Subscriptions the new permissions refuse are removed.
+   */
+  reauthorize(auth: Authenticator | undefined): boolean {
+    if (this.closed) return false;
+    if (auth === undefined) {
+      this.perms = new PermissionCheck(ALLOW_ALL);
+      return true;
+    }
+    const now = this.credential === undefined ? undefined : auth.current(this.credential);
+    if (now === undefined) {
+      this.log.info(
+        { [this.credential?.kind ?? 'client']: this.credential?.name },
+        'credential revoked by reload',
+      );
+      this.close(CloseReason.CredentialsRevoked, closeTexts.authorizationViolation);
+      return false;
+    }
+    this.credential = now;
+    this.perms = new PermissionCheck(now.permissions);
+    for (const sub of [...this.subs.values()]) {
+      if (!this.perms.maySubscribe(sub.subject)) {
+        this.removeSub(sub);
+        this.sendErr(permissionTexts.subscribe(sub.subject, sub.queue));
+      } else {
+        sub.filterDeny = this.perms.needsDeliveryFilter(sub.subject);
+      }
+    }
+    return true;
+  }
+
+  /** SEC3.4: whether this connection holds `right` on `destination`. */
+  mayUse(right: DestinationRight, destination: string): boolean {
+    return this.perms.mayUse(right, destination);
   }
 
   private handlePub(
@@ -205,6 +319,11 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     payload: Buffer,
   ): void {
     this.msgsIn++;
+    if (!this.perms.mayPublish(subject)) {
+      // SEC3.2: refused and reported; the connection stays open, as in nats-server.
+      this.sendErr(permissionTexts.publish(subject));
+      return;
+    }
     if (headers !== undefined && !this.opts.headers) {
       // C3.5: HPUB from a client that did not announce headers (nats-server closes too).
       return this.protocolError(protocolErrors.headersNotSupported());
@@ -289,7 +408,12 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       this.sendErr(protocolErrors.maxSubscriptions().wireText);
       return;
     }
+    if (!this.perms.maySubscribe(subject)) {
+      this.sendErr(permissionTexts.subscribe(subject, queue));
+      return;
+    }
     const sub = new Subscription(this, subject, queue, sid);
+    sub.filterDeny = this.perms.needsDeliveryFilter(subject);
     this.subs.set(sid, sub);
     this.host.router.add(sub);
     this.log.trace({ subject, queue, sid }, 'sub');
@@ -320,6 +444,8 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     payload: Buffer,
   ): void {
     if (this.closed) return;
+    // SEC3.3: a wildcard subscription never delivers what the deny list names.
+    if (sub.filterDeny && !this.perms.mayReceive(subject)) return;
     const out = this.outbound;
     if (headers !== undefined && this.opts.headers) {
       const r = reply === undefined ? '' : `${reply} `;
@@ -432,6 +558,8 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     this.closed = true;
     this.closeReason = reason;
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
+    this.held = undefined;
     this.session?.close();
     for (const sub of this.subs.values()) this.host.router.remove(sub);
     this.subs.clear();

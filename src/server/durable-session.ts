@@ -7,7 +7,9 @@
 import { setMaxListeners } from 'node:events';
 import { MAX_PULL_BATCH, MAX_PULL_WAIT_MS } from '../config/defaults.js';
 import { parseBytes, parseDurationMs } from '../config/units.js';
-import { DurableError, DurableErrorCode } from '../errors.js';
+import type { DestinationRight } from '../auth/permissions.js';
+import { handleDestination } from '../durable/names.js';
+import { DurableError, DurableErrorCode, permissionTexts } from '../errors.js';
 import type { Logger } from '../log.js';
 import { usage, type DurableVerb } from '../protocol/ops.js';
 import type { Delivery, SendRequest, SendResult } from '../durable/engine.js';
@@ -31,7 +33,11 @@ export interface SessionConnection {
   resumeInput(): void;
   /** Delivers a core message (the JSON publish ack) to a reply subject. */
   publishCore(subject: string, payload: Buffer): void;
+  /** SEC3.4: whether the client's key or user holds `right` on `destination`. */
+  mayUse(right: DestinationRight, destination: string): boolean;
 }
+
+const RIGHTS: readonly DestinationRight[] = ['send', 'pull', 'admin'];
 
 /** Sends a connection may have waiting for their sync before it stops reading (D3.6). */
 const MAX_PENDING_SENDS = 1024;
@@ -69,6 +75,7 @@ export class DurableSession {
     this.replies.push(slot);
     let req: SendRequest;
     try {
+      this.permit('send', destination);
       req = { destination, payload, producer: this.conn.clientName, ...parseSendOptions(options) };
     } catch (err) {
       slot.text = errLine(err, this.conn.log);
@@ -99,6 +106,10 @@ export class DurableSession {
     payload: Buffer,
   ): boolean {
     if (!this.engine.isDestination(subject)) return false;
+    if (!this.conn.mayUse('send', subject)) {
+      this.conn.sendErr(permissionTexts.send(subject));
+      return true;
+    }
     const id = headers === undefined ? undefined : msgIdHeader(headers);
     const req: SendRequest = { destination: subject, id, headers, payload, producer: this.conn.clientName };
     this.track(this.engine.send(req), payload.length + (req.headers?.length ?? 0)).then(
@@ -138,16 +149,17 @@ export class DurableSession {
         case 'PULL':
           return this.pull(args);
         case 'ACK':
-          return this.settle('ack', handleArg(verb, args, 1));
+          return this.settle('ack', this.permitHandle(handleArg(verb, args, 1)));
         case 'NAK': {
-          const handle = handleArg(verb, args, 2);
+          const handle = this.permitHandle(handleArg(verb, args, 2));
           return this.settle('nak', handle, args.length > 1 ? duration(args[1]!, 'delay') : 0);
         }
         case 'WIP':
-          return this.settle('wip', handleArg(verb, args, 1));
+          return this.settle('wip', this.permitHandle(handleArg(verb, args, 1)));
         case 'TERM':
-          return this.settle('term', handleArg(verb, args, 1));
+          return this.settle('term', this.permitHandle(handleArg(verb, args, 1)));
         case 'CREATE':
+          if (args[0] !== undefined) this.permit('admin', args[0]);
           return this.create(args);
         case 'DESTS':
           return this.dests();
@@ -156,6 +168,7 @@ export class DurableSession {
         case 'DROP': {
           // D7.3
           if (args.length !== 2) throw usageError('DROP');
+          this.permit('admin', args[0]!);
           const line = `+DROPPED ${args[0]!} ${args[1]!}\r\n`;
           return this.answer(this.engine.dropGroup(args[0]!, args[1]!), () => this.conn.writeLatin1(line));
         }
@@ -175,6 +188,7 @@ export class DurableSession {
     // args.length: the parser passes one argument more than any verb takes, so excess shows.
     if (positional.length < 2 || positional.length > 4 || args.length > 5) throw usageError('PULL');
     const [destination, group, batchArg, waitArg] = positional as [string, string, string?, string?];
+    this.permit('pull', destination);
     const batch = batchArg === undefined ? this.defaultBatch : Number(batchArg);
     if (!Number.isInteger(batch) || batch < 1 || batch > MAX_PULL_BATCH) {
       throw new DurableError(DurableErrorCode.InvalidOption, `PULL batch must be 1-${MAX_PULL_BATCH}`);
@@ -275,6 +289,19 @@ export class DurableSession {
     this.conn.writeLatin1(`+OWNER ${args[0]!} ${owner!.id} ${owner!.client} ${rest}\r\n`);
   }
 
+  /** SEC3.4: throws the permission error when the client lacks `right` on `destination`. */
+  private permit(right: DestinationRight, destination: string): void {
+    if (this.conn.mayUse(right, destination)) return;
+    throw new DurableError(DurableErrorCode.PermissionDenied, permissionTexts[right](destination));
+  }
+
+  /** SEC3.4: settling a delivery takes the pull right on its destination. */
+  private permitHandle(handle: string): string {
+    const destination = handleDestination(handle);
+    if (destination !== undefined) this.permit('pull', destination);
+    return handle;
+  }
+
   /** Settles now when the engine is local, or once the owner answers (through the mesh). */
   private settle(kind: SettleKind, handle: string, delayMs?: number): void {
     this.answer(this.engine.settle(kind, handle, delayMs), () => this.conn.ok());
@@ -298,7 +325,9 @@ export class DurableSession {
     this.answer(this.engine.list(), (list) => this.writeDests(list));
   }
 
-  private writeDests(list: DestinationInfo[]): void {
+  private writeDests(all: DestinationInfo[]): void {
+    // SEC3.4: a client sees the destinations it holds some right on.
+    const list = all.filter((d) => RIGHTS.some((r) => this.conn.mayUse(r, d.name)));
     for (const d of list) {
       const groups = d.groups.map((g) => `${g.name}:${g.pending}/${g.inFlight}/${g.acked}`).join(',');
       this.conn.writeLatin1(

@@ -34,6 +34,8 @@ export class Subscription implements SubjectEntry {
   /** The bytes `MSG <subject> <sid> ` for the last subject delivered, reused while it repeats. */
   msgPrefix: Buffer | undefined;
   msgPrefixSubject: string | undefined;
+  /** SEC3.3: the owner's deny list overlaps this subscription, so each delivery is checked. */
+  filterDeny = false;
   constructor(
     readonly owner: Deliverer,
     readonly subject: string,

@@ -5,14 +5,19 @@
  * the counts (connections, closes by reason, bytes and messages).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { hostname } from 'node:os';
 import { CLOSE_FLUSH_GRACE_MS } from '../config/defaults.js';
 import type { NodeOptions } from '../config/options.js';
+import { Authenticator } from '../auth/authenticator.js';
+import type { AuthConfig } from '../auth/config.js';
 import { CloseReason, closeTexts, StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { ClientConnection, type ConnectionHost } from './connection.js';
+import { ConnectionRate } from './rate.js';
 import { Router } from './router.js';
 import type { DurableService } from '../durable/service.js';
 
@@ -50,6 +55,13 @@ export class ClientServer implements ConnectionHost {
   private boundHost = '';
   private boundPort = 0;
   private serverName = '';
+  /** SEC2.1: who may connect; undefined when no keys or users are configured. */
+  auth: Authenticator | undefined;
+  private readonly rate: ConnectionRate;
+  /** SEC4.1: TLS on the client port, when a certificate is configured. */
+  private readonly secureContext: tls.SecureContext | undefined;
+  /** Sockets between accept and the end of their TLS handshake; they count against max_connections. */
+  private handshaking = 0;
 
   constructor(
     readonly options: NodeOptions,
@@ -58,6 +70,9 @@ export class ClientServer implements ConnectionHost {
     public durable: DurableService | undefined = undefined,
   ) {
     this.tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.auth = options.auth === undefined ? undefined : new Authenticator(options.auth);
+    this.rate = new ConnectionRate(options.maxConnectionRate);
+    this.secureContext = options.tlsCertFile === undefined ? undefined : loadSecureContext(options);
   }
 
   get port(): number {
@@ -117,13 +132,42 @@ export class ClientServer implements ConnectionHost {
       headers: true,
       max_payload: this.options.maxPayloadBytes,
       cluster: this.options.clusterName,
+      // SEC4.1: NATS clients start TLS right after this INFO; tls_verify tells them to bring a certificate.
+      ...(this.secureContext === undefined ? {} : { tls_required: true }),
+      ...(this.options.tlsVerify ? { tls_verify: true } : {}),
     };
     this.infoFields = info;
-    this.infoBase = JSON.stringify(info).slice(0, -1);
+    this.connectUrls = [];
+    this.rebuildInfo();
     this.tcp.on('error', (err) => this.log.error({ err: err.message }, 'client listener error'));
   }
 
   private infoFields: Record<string, unknown> = {};
+  private connectUrls: readonly string[] = [];
+
+  private rebuildInfo(): void {
+    const extra: Record<string, unknown> = {};
+    if (this.auth !== undefined) extra.auth_required = true; // SEC2.1
+    if (this.connectUrls.length > 0) extra.connect_urls = this.connectUrls;
+    this.infoBase = JSON.stringify({ ...this.infoFields, ...extra }).slice(0, -1);
+  }
+
+  /**
+   * SEC2.6: new keys, users and permissions without a restart. Connections
+   * whose credential is gone or changed are closed; the others run on with
+   * their new permissions (and lose subscriptions those no longer allow).
+   */
+  reloadAuth(config: AuthConfig | undefined): { closed: number; updated: number } {
+    this.auth = config === undefined ? undefined : new Authenticator(config);
+    this.rebuildInfo();
+    let closed = 0;
+    let updated = 0;
+    for (const conn of [...this.connections.values()]) {
+      if (conn.reauthorize(this.auth)) updated++;
+      else closed++;
+    }
+    return { closed, updated };
+  }
 
   /**
    * The client addresses of the live mesh members (M2.5): INFO carries them
@@ -131,32 +175,114 @@ export class ClientServer implements ConnectionHost {
    * stock NATS client knows where to fail over to.
    */
   setConnectUrls(urls: readonly string[]): void {
-    this.infoBase = JSON.stringify({ ...this.infoFields, connect_urls: urls }).slice(0, -1);
+    this.connectUrls = urls;
+    this.rebuildInfo();
     for (const conn of this.connections.values()) if (conn.connected && !conn.closed) conn.resendInfo();
   }
 
-  infoLine(conn: ClientConnection): string {
+  infoLine(conn: { cid: number; socket: net.Socket }): string {
     const ip = JSON.stringify(conn.socket.remoteAddress ?? '');
     return `INFO ${this.infoBase},"client_id":${conn.cid},"client_ip":${ip}}\r\n`;
   }
 
   private accept(socket: net.Socket): void {
     const cid = this.nextCid++;
-    const conn = new ClientConnection(cid, socket, this, this.log.child({ cid }));
     this.totalConnections++;
-    if (this.connections.size >= this.options.maxConnections) {
+    socket.on('error', () => socket.destroy());
+    const address = socket.remoteAddress ?? '';
+    if (!this.rate.admit(address)) {
+      // SEC5.2: refused before any work (no TLS, no scrypt), logged at debug: a flood must not flood the log.
+      this.log.debug({ cid, address }, 'connection refused: connection rate per address exceeded');
+      return this.refuse(cid, socket, CloseReason.ConnectionRateExceeded, closeTexts.connectionRate);
+    }
+    if (this.connections.size + this.handshaking >= this.options.maxConnections) {
       // C6.10: INFO first, as nats-server does, so the client can read the -ERR.
       this.log.warn({ cid, max: this.options.maxConnections }, 'connection refused: too many connections');
-      socket.on('error', () => socket.destroy());
-      socket.write(this.infoLine(conn));
-      this.count(CloseReason.MaxConnectionsExceeded);
-      socket.end(`-ERR '${closeTexts.maxConnections}'\r\n`);
-      setTimeout(() => socket.destroy(), CLOSE_FLUSH_GRACE_MS).unref();
-      return;
+      return this.refuse(cid, socket, CloseReason.MaxConnectionsExceeded, closeTexts.maxConnections);
     }
+    if (this.secureContext !== undefined) return this.acceptTls(cid, socket, this.secureContext);
+    this.admit(cid, socket, false);
+  }
+
+  private admit(cid: number, socket: net.Socket, infoSent: boolean): void {
+    const conn = new ClientConnection(cid, socket, this, this.log.child({ cid }));
     this.connections.set(cid, conn);
     conn.log.debug({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection accepted');
-    conn.start();
+    conn.start(infoSent);
+  }
+
+  private refuse(cid: number, socket: net.Socket, reason: CloseReason, text: string): void {
+    socket.write(this.infoLine({ cid, socket }));
+    this.count(reason);
+    socket.end(`-ERR '${text}'\r\n`);
+    setTimeout(() => socket.destroy(), CLOSE_FLUSH_GRACE_MS).unref();
+  }
+
+  /**
+   * SEC4.1: INFO in plaintext (nats-server 2.9 order), then the client's
+   * first byte decides: a TLS handshake record starts it, anything else is a
+   * plaintext client and gets `-ERR 'Secure Connection - TLS Required'`.
+   * The handshake must finish within tls.timeout.
+   */
+  private acceptTls(cid: number, socket: net.Socket, secureContext: tls.SecureContext): void {
+    this.handshaking++;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      this.handshaking--;
+      clearTimeout(timer);
+    };
+    const fail = (reason: CloseReason, why: string): void => {
+      if (done) return;
+      finish();
+      this.count(reason);
+      this.log.info({ cid, address: socket.remoteAddress, why }, 'TLS connection refused');
+      socket.destroy();
+    };
+    const timer = setTimeout(
+      () => fail(CloseReason.TlsHandshakeFailed, 'handshake timeout'),
+      this.options.tlsTimeoutMs,
+    );
+    timer.unref();
+    socket.write(this.infoLine({ cid, socket }));
+    socket.once('close', () => fail(CloseReason.TlsHandshakeFailed, 'closed during handshake'));
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      if (first[0] !== TLS_HANDSHAKE_RECORD) {
+        if (done) return;
+        finish();
+        this.count(CloseReason.TlsRequired);
+        socket.end(`-ERR '${closeTexts.tlsRequired}'\r\n`);
+        setTimeout(() => socket.destroy(), CLOSE_FLUSH_GRACE_MS).unref();
+        return;
+      }
+      socket.unshift(first);
+      const verify = this.options.tlsVerify;
+      const secure = new tls.TLSSocket(socket, {
+        isServer: true,
+        secureContext,
+        requestCert: verify,
+        rejectUnauthorized: verify,
+      });
+      secure.on('error', (err) => {
+        if (!done) fail(CloseReason.TlsHandshakeFailed, err.message);
+        secure.destroy();
+      });
+      secure.once('secure', () => {
+        if (done) return secure.destroy();
+        // SEC4.2: node:tls refuses an unverified client certificate itself only on sockets a
+        // tls.Server makes; on one built by hand (as here) rejectUnauthorized refuses only a
+        // missing certificate, so the verdict on a presented one is checked here.
+        const refused = verify ? clientCertificateError(secure) : undefined;
+        if (refused !== undefined) {
+          fail(CloseReason.TlsHandshakeFailed, `client certificate refused: ${refused}`);
+          return secure.destroy();
+        }
+        finish();
+        this.admit(cid, secure, true);
+      });
+    });
   }
 
   markDirty(conn: ClientConnection): void {
@@ -219,6 +345,38 @@ export class ClientServer implements ConnectionHost {
     for (const conn of [...this.connections.values()]) conn.close(CloseReason.ServerShutdown);
     await closed;
   }
+}
+
+/** The first byte of every TLS record that starts a handshake (content type 22). */
+const TLS_HANDSHAKE_RECORD = 0x16;
+
+/** SEC4.1: TLS 1.3 only, from the configured PEM files; a bad file stops the node. */
+function loadSecureContext(o: NodeOptions): tls.SecureContext {
+  try {
+    return tls.createSecureContext({
+      minVersion: 'TLSv1.3',
+      cert: readFileSync(o.tlsCertFile!),
+      key: readFileSync(o.tlsKeyFile!),
+      ...(o.tlsCaFile === undefined ? {} : { ca: readFileSync(o.tlsCaFile) }),
+    });
+  } catch (err) {
+    // The message names the failing step, never key material.
+    throw new StartupError('TLS_FAILED', `cannot use the TLS certificate and key: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Why the client's certificate failed verification against tls.ca_file
+ * (e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE), or undefined when it passed. It
+ * asks the handle what tls.Server's own check asks (node's _tls_wrap.js,
+ * onServerSocketSecure); node has no public call for a hand-built socket.
+ */
+function clientCertificateError(secure: tls.TLSSocket): string | undefined {
+  const handle = (secure as unknown as { _handle?: { verifyError(): (Error & { code?: string }) | null } })
+    ._handle;
+  if (handle === undefined) return 'no TLS handle';
+  const err = handle.verifyError();
+  return err === null ? undefined : (err.code ?? err.message);
 }
 
 /** A random, nats-like server id: 'N' and 55 base32 characters. */
