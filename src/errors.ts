@@ -133,6 +133,9 @@ export const protocolErrors = {
       true,
       CloseReason.ProtocolViolation,
     ),
+  /** C4.2: a subscription subject deeper than MAX_SUBJECT_TOKENS (SECURITY.md SEC5.1). */
+  tooManyTokens: (max: number) =>
+    new ProtocolError(E.InvalidSubject, `Invalid Subject: more than ${max} tokens`, false),
   /** C4.4 */
   maxSubscriptions: () => new ProtocolError(E.MaxSubscriptions, 'maximum subscriptions exceeded', false),
 } as const;

@@ -72,6 +72,20 @@ export const DEFAULT_AUTH_TIMEOUT_MS = 2000;
 /** Time a client has to finish the TLS handshake after INFO; 2 s as nats-server's tls timeout. */
 export const DEFAULT_TLS_TIMEOUT_MS = 2000;
 
+/**
+ * Tokens in a subscription subject. Each token of an index entry costs a
+ * few hundred bytes, so without this one SUB line under the control-line
+ * limit could hold a megabyte; 32 tokens is far deeper than subjects go.
+ */
+export const MAX_SUBJECT_TOKENS = 32;
+
+/**
+ * Subject tokens over all client subscriptions of a node. An index entry
+ * costs about 400 bytes per token when no prefix is shared, so this bounds
+ * the subject index near 400 MiB whatever clients subscribe to.
+ */
+export const DEFAULT_MAX_SUBSCRIPTION_TOKENS = 1_000_000;
+
 /** Server-initiated PING interval; 2 minutes as in nats-server. */
 export const DEFAULT_PING_INTERVAL_MS = 2 * 60 * 1000;
 

@@ -37,6 +37,8 @@ export interface NodeOptions {
   readonly maxControlLineBytes: number;
   /** Subscriptions per connection. @default 4096 */
   readonly maxSubscriptions: number;
+  /** Subject tokens over all client subscriptions of the node (SEC5.1). @default 1000000 */
+  readonly maxSubscriptionTokens: number;
   /** Client connections per node. @default 1024 */
   readonly maxConnections: number;
   /** Outbound bytes queued per connection before it is cut off as slow. @default 64 MiB */
@@ -233,6 +235,15 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     kind: 'count',
     min: 1,
     describe: 'subscriptions per connection',
+  },
+  {
+    key: 'maxSubscriptionTokens',
+    yaml: 'limits.max_subscription_tokens',
+    env: 'SWARMMQ_MAX_SUBSCRIPTION_TOKENS',
+    flag: 'max-subscription-tokens',
+    kind: 'count',
+    min: 1,
+    describe: 'subject tokens over all client subscriptions of the node',
   },
   {
     key: 'maxConnections',
@@ -544,6 +555,7 @@ export const DEFAULT_OPTIONS: NodeOptions = Object.freeze({
   maxPayloadBytes: D.DEFAULT_MAX_PAYLOAD_BYTES,
   maxControlLineBytes: D.DEFAULT_MAX_CONTROL_LINE_BYTES,
   maxSubscriptions: D.DEFAULT_MAX_SUBSCRIPTIONS,
+  maxSubscriptionTokens: D.DEFAULT_MAX_SUBSCRIPTION_TOKENS,
   maxConnections: D.DEFAULT_MAX_CONNECTIONS,
   maxPendingBytes: D.DEFAULT_MAX_PENDING_BYTES,
   maxTotalPendingBytes: D.DEFAULT_MAX_TOTAL_PENDING_BYTES,

@@ -14,8 +14,12 @@ import type { Logger } from '../log.js';
 import { HELP_TEXT } from '../protocol/help.js';
 import type { ClientOp, ParserSink } from '../protocol/ops.js';
 import { Parser } from '../protocol/parser.js';
-import { isValidPublishSubject, isValidSubscribeSubject } from '../subjects/subject.js';
-import { CLOSE_FLUSH_GRACE_MS, OUTBOUND_FLUSH_THRESHOLD_BYTES } from '../config/defaults.js';
+import { isValidPublishSubject, isValidSubscribeSubject, tokenCount } from '../subjects/subject.js';
+import {
+  CLOSE_FLUSH_GRACE_MS,
+  MAX_SUBJECT_TOKENS,
+  OUTBOUND_FLUSH_THRESHOLD_BYTES,
+} from '../config/defaults.js';
 import { Outbound } from './outbound.js';
 import { Subscription, type Deliverer, type Router } from './router.js';
 import type { DurableService } from '../durable/service.js';
@@ -36,6 +40,11 @@ export interface ConnectionHost {
   overTotalPending(conn: ClientConnection): boolean;
   onClosed(conn: ClientConnection, reason: CloseReason): void;
   countIn(bytes: number): void;
+  /**
+   * SEC5.1: takes (or, negative, returns) subject tokens from the node-wide
+   * budget of subscription tokens; false when it is spent.
+   */
+  reserveSubjectTokens(tokens: number): boolean;
   countOut(bytes: number): void;
 }
 
@@ -403,12 +412,18 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       this.sendErr(protocolErrors.invalidSubject().wireText);
       return;
     }
+    const tokens = tokenCount(subject);
+    if (tokens > MAX_SUBJECT_TOKENS) {
+      this.sendErr(protocolErrors.tooManyTokens(MAX_SUBJECT_TOKENS).wireText);
+      return;
+    }
     if (this.subs.has(sid)) return this.ok(); // C4.3: a reused sid is ignored
-    if (this.subs.size >= this.host.options.maxSubscriptions) {
+    if (this.subs.size >= this.host.options.maxSubscriptions || !this.host.reserveSubjectTokens(tokens)) {
       this.sendErr(protocolErrors.maxSubscriptions().wireText);
       return;
     }
     if (!this.perms.maySubscribe(subject)) {
+      this.host.reserveSubjectTokens(-tokens);
       this.sendErr(permissionTexts.subscribe(subject, queue));
       return;
     }
@@ -433,6 +448,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     if (this.subs.get(sub.sid) !== sub) return;
     this.subs.delete(sub.sid);
     this.host.router.remove(sub);
+    this.host.reserveSubjectTokens(-tokenCount(sub.subject));
   }
 
   /** Writes one MSG or HMSG (C5.1); strips headers for a client that did not ask for them (C5.3). */
@@ -561,7 +577,10 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     if (this.authTimer !== undefined) clearTimeout(this.authTimer);
     this.held = undefined;
     this.session?.close();
-    for (const sub of this.subs.values()) this.host.router.remove(sub);
+    for (const sub of this.subs.values()) {
+      this.host.router.remove(sub);
+      this.host.reserveSubjectTokens(-tokenCount(sub.subject));
+    }
     this.subs.clear();
     this.host.onClosed(this, reason);
     const s = this.socket;

@@ -188,6 +188,8 @@ export class ClientServer implements ConnectionHost {
   private accept(socket: net.Socket): void {
     const cid = this.nextCid++;
     this.totalConnections++;
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     const address = socket.remoteAddress ?? '';
     if (!this.rate.admit(address)) {
@@ -276,8 +278,9 @@ export class ClientServer implements ConnectionHost {
         // missing certificate, so the verdict on a presented one is checked here.
         const refused = verify ? clientCertificateError(secure) : undefined;
         if (refused !== undefined) {
-          fail(CloseReason.TlsHandshakeFailed, `client certificate refused: ${refused}`);
-          return secure.destroy();
+          // The TLS socket first: destroying the raw one under it inside this event crashes node.
+          secure.destroy();
+          return fail(CloseReason.TlsHandshakeFailed, `client certificate refused: ${refused}`);
         }
         finish();
         this.admit(cid, secure, true);
@@ -316,6 +319,16 @@ export class ClientServer implements ConnectionHost {
     conn.log[level]({ reason, msgsIn: conn.msgsIn, msgsOut: conn.msgsOut }, 'connection closed');
   }
 
+  private subjectTokens = 0;
+  /** Every open client socket, admitted, refused or in its TLS handshake: a stop ends them all. */
+  private readonly sockets = new Set<net.Socket>();
+
+  reserveSubjectTokens(tokens: number): boolean {
+    if (tokens > 0 && this.subjectTokens + tokens > this.options.maxSubscriptionTokens) return false;
+    this.subjectTokens += tokens;
+    return true;
+  }
+
   countIn(bytes: number): void {
     this.bytesIn += bytes;
   }
@@ -343,7 +356,13 @@ export class ClientServer implements ConnectionHost {
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
     for (const conn of [...this.connections.values()]) conn.close(CloseReason.ServerShutdown);
+    // Closed connections had their grace to read the last bytes; a peer that
+    // never closes its side (or a refused one) must not hold the stop.
+    const grace = setTimeout(() => {
+      for (const s of this.sockets) s.destroy();
+    }, CLOSE_FLUSH_GRACE_MS);
     await closed;
+    clearTimeout(grace);
   }
 }
 

@@ -56,3 +56,10 @@ export function hasEmptyToken(subject: string): boolean {
     n === 0 || subject.charCodeAt(0) === DOT || subject.charCodeAt(n - 1) === DOT || subject.includes('..')
   );
 }
+
+/** Tokens in a subject: one more than its dots. */
+export function tokenCount(subject: string): number {
+  let n = 1;
+  for (let i = 0; i < subject.length; i++) if (subject.charCodeAt(i) === DOT) n++;
+  return n;
+}

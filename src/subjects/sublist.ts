@@ -31,10 +31,11 @@ interface Level<T> {
   tail: Node<T> | null;
 }
 
+/** Sets are made on first use: most nodes are inner tokens that hold no entry (SECURITY.md SEC5.1). */
 interface Node<T> {
   next: Level<T> | null;
-  plain: Set<T>;
-  groups: Map<string, Set<T>>;
+  plain: Set<T> | null;
+  groups: Map<string, Set<T>> | null;
 }
 
 interface CacheEntry<T> {
@@ -78,12 +79,13 @@ export class Sublist<T extends SubjectEntry> {
     }
     const n = node!;
     if (entry.queue === undefined) {
-      n.plain.add(entry);
+      (n.plain ??= new Set()).add(entry);
     } else {
-      let group = n.groups.get(entry.queue);
+      const groups = (n.groups ??= new Map());
+      let group = groups.get(entry.queue);
       if (group === undefined) {
         group = new Set();
-        n.groups.set(entry.queue, group);
+        groups.set(entry.queue, group);
       }
       group.add(entry);
     }
@@ -107,16 +109,18 @@ export class Sublist<T extends SubjectEntry> {
     const last = path[path.length - 1]!.node;
     let removed: boolean;
     if (entry.queue === undefined) {
-      removed = last.plain.delete(entry);
+      removed = last.plain !== null && last.plain.delete(entry);
+      if (last.plain?.size === 0) last.plain = null;
     } else {
-      const group = last.groups.get(entry.queue);
+      const group = last.groups?.get(entry.queue);
       removed = group !== undefined && group.delete(entry);
-      if (group !== undefined && group.size === 0) last.groups.delete(entry.queue);
+      if (group !== undefined && group.size === 0) last.groups!.delete(entry.queue);
+      if (last.groups?.size === 0) last.groups = null;
     }
     if (!removed) return false;
     for (let i = path.length - 1; i >= 0; i--) {
       const { level: lv, token, node } = path[i]!;
-      if (node.plain.size > 0 || node.groups.size > 0 || (node.next !== null && !isEmptyLevel(node.next)))
+      if (node.plain !== null || node.groups !== null || (node.next !== null && !isEmptyLevel(node.next)))
         break;
       if (token === '*') lv.star = null;
       else if (token === '>') lv.tail = null;
@@ -184,7 +188,8 @@ function step<T>(
 }
 
 function addAll<T>(node: Node<T>, plain: T[], groups: Map<string, T[]>): void {
-  for (const e of node.plain) plain.push(e);
+  if (node.plain !== null) for (const e of node.plain) plain.push(e);
+  if (node.groups === null) return;
   for (const [name, members] of node.groups) {
     let g = groups.get(name);
     if (g === undefined) {
@@ -200,7 +205,7 @@ function newLevel<T>(): Level<T> {
 }
 
 function newNode<T>(): Node<T> {
-  return { next: null, plain: new Set(), groups: new Map() };
+  return { next: null, plain: null, groups: null };
 }
 
 function isEmptyLevel<T>(level: Level<T>): boolean {

@@ -82,8 +82,13 @@ export class RawClient {
     socket.on('error', () => undefined);
   }
 
-  static async connect(t: ExecutionContext, port: number): Promise<RawClient> {
-    const socket = net.connect({ host: '127.0.0.1', port });
+  /** `localAddress` (e.g. 127.0.0.2) makes the connection come from another loopback address. */
+  static async connect(t: ExecutionContext, port: number, localAddress?: string): Promise<RawClient> {
+    const socket = net.connect({
+      host: '127.0.0.1',
+      port,
+      ...(localAddress === undefined ? {} : { localAddress }),
+    });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
@@ -100,8 +105,9 @@ export class RawClient {
     t: ExecutionContext,
     port: number,
     connect?: Record<string, unknown>,
+    localAddress?: string,
   ): Promise<[RawClient, Record<string, unknown>]> {
-    const c = await RawClient.connect(t, port);
+    const c = await RawClient.connect(t, port, localAddress);
     const line = await c.expect(/^INFO (.*)\r\n/);
     const info = JSON.parse(line[1]!) as Record<string, unknown>;
     if (connect !== undefined) {
