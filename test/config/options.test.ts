@@ -1,5 +1,5 @@
 /** Options: defaults, YAML, env and flags in order, and refusals that name the key. */
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { DEFAULT_OPTIONS, resolveOptions } from '../../src/config/options.js';
@@ -176,7 +176,11 @@ for (const file of configFiles) {
       dataDir: undefined,
     });
     for (const d of options.destinations) t.true(node.durable.isDestination(d.name), d.name);
-    const [c, info] = await RawClient.open(t, port, { verbose: false });
+    // An example with authorization names its development admin key in a comment.
+    const text = readFileSync(path.join(configsDir, file), 'utf8');
+    const token = /admin:\s+(smq_\S+)/.exec(text)?.[1];
+    t.is(options.auth !== undefined, token !== undefined);
+    const [c, info] = await RawClient.open(t, port, { verbose: false, auth_token: token });
     t.is(info.max_payload, options.maxPayloadBytes);
     t.is(await c.flushed(), '');
   });
