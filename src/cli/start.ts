@@ -14,7 +14,7 @@ export function registerStart(program: Command): void {
   for (const spec of OPTION_SPECS) {
     if (spec.flag === undefined) continue; // secrets: YAML or environment only
     const describe = `${spec.describe} (YAML ${spec.yaml}, env ${spec.env})`;
-    if (spec.kind === 'list') {
+    if (spec.kind === 'list' || spec.kind === 'peers') {
       cmd.option(`--${spec.flag} <value>`, describe, (v: string, prev: string[] = []) => [...prev, v]);
     } else {
       cmd.option(`--${spec.flag} <value>`, describe);

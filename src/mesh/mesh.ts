@@ -175,7 +175,7 @@ export class Mesh extends EventEmitter {
     const admission = new Admission({
       clusterKey: o.clusterKey,
       allowedPeers: o.allowedPeers,
-      log: init.log.child({ component: 'admission' }),
+      log: init.log.child({ part: 'admission' }),
     });
     const p2p = await createPeer({
       admission,

@@ -18,6 +18,13 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { PrivateKey } from '@libp2p/interface';
 import type { Admission } from './admission.js';
 
+/** New inbound mesh connections per second from one address before libp2p drops them unlogged (SEC1.5). */
+const MESH_INBOUND_PER_SECOND_PER_ADDRESS = 20;
+/** Inbound mesh connections in their handshake at once (SEC1.5). */
+const MESH_MAX_PENDING_INBOUND = 32;
+/** Time an inbound connection has to finish its key exchange, noise and yamux (SEC1.5). */
+const MESH_INBOUND_UPGRADE_TIMEOUT_MS = 5000;
+
 export type MeshLibp2p = Libp2p<{ pubsub: GossipSub; identify: unknown; ping: unknown }>;
 
 export interface PeerInit {
@@ -56,6 +63,12 @@ export async function createPeer(init: PeerInit): Promise<MeshLibp2p> {
     connectionGater: init.admission.gater(),
     streamMuxers: [yamux()],
     connectionMonitor: { pingInterval: 2000 },
+    // SECURITY.md SEC1.5: libp2p's own flood limits, set for a mesh of a few dozen members.
+    connectionManager: {
+      inboundConnectionThreshold: MESH_INBOUND_PER_SECOND_PER_ADDRESS,
+      maxIncomingPendingConnections: MESH_MAX_PENDING_INBOUND,
+      inboundUpgradeTimeout: MESH_INBOUND_UPGRADE_TIMEOUT_MS,
+    },
     // The service tag carries the cluster name, so clusters on one LAN do not even meet (M1.7).
     peerDiscovery: init.mdns ? [mdns({ interval: 1000, serviceTag: `swarmmq-${init.cluster}.local` })] : [],
     services: {
