@@ -28,7 +28,7 @@ export function checkDestinationName(name: string): void {
   }
 }
 
-/** D4.2: the destination a delivery handle (`<seq>/<delivery>/<group>/<destination>`) belongs to. */
+/** D4.9: the destination a delivery handle (`<seq>/<delivery>/<group>/<destination>`) belongs to. */
 export function handleDestination(handle: string): string | undefined {
   const m = /^\d+\/\d+\/[A-Za-z0-9_-]+\/(.+)$/.exec(handle);
   return m === null ? undefined : m[1];

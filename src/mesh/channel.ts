@@ -41,6 +41,28 @@ export class PeerError extends Error {
   }
 }
 
+/**
+ * Requests from the peer being handled at once (a waiting PULL holds one for
+ * its wait): as many as a node's clients can have waiting by default (1024
+ * connections x 64 pulls), so a peer cannot make this node hold more.
+ */
+const MAX_INBOUND_REQUESTS = 65_536;
+/** A remote error's name and message are shown to clients (-ERR) and logged: one line, bounded. */
+const MAX_REMOTE_NAME_CHARS = 64;
+const MAX_REMOTE_MESSAGE_CHARS = 1024;
+
+/**
+ * A peer's head (or a field of one) that does not have its message's shape
+ * (M4.6, schema.ts): a request is answered with it, an event or an answer
+ * is dropped.
+ */
+export class MalformedMessage extends PeerError {
+  override name = 'MalformedMessage';
+  constructor(what: string) {
+    super(`malformed ${what}`, 'MalformedMessage');
+  }
+}
+
 interface Pending {
   resolve: (f: Frame) => void;
   reject: (e: Error) => void;
@@ -56,6 +78,7 @@ export class Channel {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly closeListeners: ((err?: Error) => void)[] = [];
+  private inboundRequests = 0;
   closed = false;
 
   constructor(
@@ -119,8 +142,9 @@ export class Channel {
           done();
           if (f.kind === FrameKind.Reply) resolve({ head: f.head, data: f.data });
           else {
-            const h = f.head as { name?: string; message?: string };
-            reject(new PeerError(String(h.message ?? 'remote error'), String(h.name ?? 'Error'), f.head));
+            // Any shape may come (M4.6): String() of {"toString":1} would throw here and leave the caller waiting.
+            const message = remoteText(f.head.message, MAX_REMOTE_MESSAGE_CHARS) ?? 'remote error';
+            reject(new PeerError(message, remoteText(f.head.name, MAX_REMOTE_NAME_CHARS) ?? 'Error', f.head));
           }
         },
         reject: (e) => {
@@ -187,16 +211,32 @@ export class Channel {
         try {
           this.handlers.event?.(method, f.head, f.data);
         } catch (err) {
-          this.log.error({ method, err: (err as Error).message }, 'mesh event handler failed');
+          // A malformed event is dropped (M4.6); anything else is a fault of this node, logged as one.
+          if (err instanceof MalformedMessage)
+            this.log.debug({ method, err: err.message }, 'malformed event dropped');
+          else this.log.error({ method, err: (err as Error).message }, 'mesh event handler failed');
         }
         return;
       case FrameKind.Request: {
         const handler = this.handlers.request;
         const answer = (kind: FrameKind, head: unknown, data?: Buffer): void => {
-          if (!this.closed) this.write(encodeFrame(kind, f.id, head, data));
+          if (this.closed) return;
+          // A peer that does not read its answers is not queued for without bound (M4.3): it times out.
+          if (this.queuedBytes > this.limits.maxPendingBytes) {
+            this.log.debug({ method }, 'answer dropped: peer link is full');
+            return;
+          }
+          this.write(encodeFrame(kind, f.id, head, data));
         };
         if (handler === undefined) {
           answer(FrameKind.Failure, { name: 'Unsupported', message: `no requests on this protocol` });
+          return;
+        }
+        if (this.inboundRequests >= MAX_INBOUND_REQUESTS) {
+          answer(FrameKind.Failure, {
+            name: 'PeerBusy',
+            message: `over ${MAX_INBOUND_REQUESTS} requests pending`,
+          });
           return;
         }
         // Called synchronously, so requests and events apply in the order they came (M4.4).
@@ -206,13 +246,17 @@ export class Channel {
         } catch (err) {
           result = Promise.reject(err as Error);
         }
-        Promise.resolve(result).then(
-          (a) => answer(FrameKind.Reply, a.head ?? {}, a.data),
-          (err: unknown) => {
-            const e = err as Error & { code?: unknown };
-            answer(FrameKind.Failure, { name: e.name ?? 'Error', message: e.message, code: e.code });
-          },
-        );
+        this.inboundRequests++;
+        Promise.resolve(result)
+          .then(
+            (a) => answer(FrameKind.Reply, a.head ?? {}, a.data),
+            (err: unknown) => {
+              const e = err as Error & { code?: unknown };
+              answer(FrameKind.Failure, { name: e.name ?? 'Error', message: e.message, code: e.code });
+            },
+          )
+          .catch((err: unknown) => this.log.error({ method, err: String(err) }, 'mesh answer not sent'))
+          .finally(() => this.inboundRequests--);
       }
     }
   }
@@ -226,4 +270,11 @@ export class Channel {
     this.pending.clear();
     for (const cb of this.closeListeners.splice(0)) cb(err);
   }
+}
+
+/** A peer's text field as one bounded line, or undefined when it is not a string. */
+function remoteText(v: unknown, maxChars: number): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  // eslint-disable-next-line no-control-regex
+  return v.slice(0, maxChars).replace(/[\u0000-\u001f\u007f]/g, ' ');
 }

@@ -5,9 +5,12 @@
  *   u32 length (of what follows) | u8 kind | u32 id | u32 headLength | head (JSON, UTF-8) | data
  *
  * The decoder is pure and incremental (chunks split anywhere), and refuses a
- * frame longer than its limit before buffering it (M4.1).
+ * frame longer than its limit before buffering it (M4.1). It keeps the
+ * chunks of an incomplete frame as a list and joins them once, when the
+ * frame is whole: a big frame sent in tiny chunks costs its length in
+ * copying, not its length times the chunk count.
  */
-import type { Uint8ArrayList } from 'uint8arraylist';
+import { Uint8ArrayList } from 'uint8arraylist';
 
 export const FrameKind = {
   /** A request: the peer answers with Reply or Failure carrying the same id. */
@@ -45,47 +48,53 @@ export function encodeFrame(kind: FrameKind, id: number, head: unknown, data?: B
   return out;
 }
 
-/** Incremental decoder: push chunks, get whole frames. Throws FrameError on a bad or oversized frame. */
+/**
+ * Incremental decoder: push chunks, get whole frames. Throws FrameError on a
+ * bad or oversized frame, and then holds nothing (the stream is aborted).
+ */
 export class FrameDecoder {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf = new Uint8ArrayList();
 
   constructor(private readonly maxFrameBytes: number) {}
 
+  /** Bytes held between pushes (the start of a frame): fewer than 4 + the frame limit. */
+  get bufferedBytes(): number {
+    return this.buf.byteLength;
+  }
+
   push(chunk: Uint8Array | Uint8ArrayList, onFrame: (f: Frame) => void): void {
-    const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray();
-    this.buf =
-      this.buf.length === 0
-        ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-        : Buffer.concat([this.buf, bytes]);
-    let at = 0;
-    while (this.buf.length - at >= 4) {
-      const len = this.buf.readUInt32BE(at);
+    this.buf.append(chunk);
+    while (this.buf.byteLength >= 4) {
+      const len = this.buf.getUint32(0);
       if (len < FIXED_BYTES - 4 || len > this.maxFrameBytes) {
-        throw new FrameError(`frame length ${len} outside 9-${this.maxFrameBytes}`);
+        throw this.fail(`frame length ${len} outside 9-${this.maxFrameBytes}`);
       }
-      if (this.buf.length - at < 4 + len) break;
-      const kind = this.buf[at + 4]!;
-      if (kind < FrameKind.Request || kind > FrameKind.Event)
-        throw new FrameError(`unknown frame kind ${kind}`);
-      const id = this.buf.readUInt32BE(at + 5);
-      const headLen = this.buf.readUInt32BE(at + 9);
-      if (headLen > len - (FIXED_BYTES - 4)) throw new FrameError(`head length ${headLen} beyond the frame`);
-      const headStart = at + FIXED_BYTES;
+      if (this.buf.byteLength < 4 + len) break;
+      const bytes = this.buf.subarray(0, 4 + len);
+      const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      this.buf.consume(4 + len);
+      const kind = frame[4]!;
+      if (kind < FrameKind.Request || kind > FrameKind.Event) throw this.fail(`unknown frame kind ${kind}`);
+      const id = frame.readUInt32BE(5);
+      const headLen = frame.readUInt32BE(9);
+      if (headLen > len - (FIXED_BYTES - 4)) throw this.fail(`head length ${headLen} beyond the frame`);
       let head: unknown;
       try {
-        head = JSON.parse(this.buf.toString('utf8', headStart, headStart + headLen));
+        head = JSON.parse(frame.toString('utf8', FIXED_BYTES, FIXED_BYTES + headLen));
       } catch {
-        throw new FrameError('frame head is not JSON');
+        throw this.fail('frame head is not JSON');
       }
       if (head === null || typeof head !== 'object' || Array.isArray(head)) {
-        throw new FrameError('frame head is not an object');
+        throw this.fail('frame head is not an object');
       }
-      // A copy: the frame outlives this chunk (stored, queued), the buffer does not.
-      const data = Buffer.from(this.buf.subarray(headStart + headLen, at + 4 + len));
-      at += 4 + len;
+      // A copy: the frame outlives this chunk (stored, queued), the chunk may not.
+      const data = Buffer.from(frame.subarray(FIXED_BYTES + headLen));
       onFrame({ kind: kind as FrameKind, id, head: head as Record<string, unknown>, data });
     }
-    this.buf =
-      at === 0 ? this.buf : at === this.buf.length ? Buffer.alloc(0) : Buffer.from(this.buf.subarray(at));
+  }
+
+  private fail(message: string): FrameError {
+    this.buf = new Uint8ArrayList();
+    return new FrameError(message);
   }
 }

@@ -114,10 +114,15 @@ export class Discovery {
     }
     for (const [id, addrs] of candidates) {
       if (id === this.selfId || this.membership.members.has(id) || this.connected(id)) continue;
-      void this.dial(
-        id,
-        addrs.map((a) => multiaddr(a)),
-      );
+      // A registry file anyone on this host could write: an address that does not parse is skipped.
+      const parsed = addrs.flatMap((a) => {
+        try {
+          return [multiaddr(a)];
+        } catch {
+          return [];
+        }
+      });
+      if (parsed.length > 0) void this.dial(id, parsed);
     }
     // Join addresses are dialled until this node knows a member; peer exchange does the rest (M1.5).
     if (this.membership.members.size === 0) {

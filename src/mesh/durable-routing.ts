@@ -15,7 +15,18 @@ import { DurableError, DurableErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { PeerError, type Answer, type Channel, type ChannelHandlers } from './channel.js';
 import type { Links } from './links.js';
-import { joinBody, packBodies, splitBody, unpackBodies, type Packed } from './bodies.js';
+import { joinBody, packBodies } from './bodies.js';
+import { handleDestination } from '../durable/names.js';
+import {
+  destinationList,
+  durableCreate,
+  durableDrop,
+  durablePull,
+  durableSend,
+  durableSettle,
+  pulled,
+  sendResult,
+} from './schema.js';
 
 export const DURABLE_PROTOCOL = '/swarmmq/durable/1.0.0';
 
@@ -23,6 +34,8 @@ export const DURABLE_PROTOCOL = '/swarmmq/durable/1.0.0';
 const OWNER_WAIT_MS = 15_000;
 /** Pause between attempts when nothing else signals a change. */
 const RETRY_PAUSE_MS = 100;
+/** The error codes an owner may answer with; anything else is a storage failure here. */
+const DURABLE_CODES: ReadonlySet<unknown> = new Set(Object.values(DurableErrorCode));
 
 export interface DurableRoutingInit {
   engine: DurableEngine;
@@ -80,7 +93,7 @@ export class DurableRouting implements DurableService {
           { req: { ...rest, hl: headers?.length ?? -1 }, via: [this.init.selfId] },
           joinBody(headers, payload),
         );
-        return a.head as unknown as SendResult;
+        return sendResult(a.head, r);
       },
     );
   }
@@ -95,7 +108,7 @@ export class DurableRouting implements DurableService {
           timeoutMs: req.waitMs + this.init.links.limits.requestTimeoutMs,
           signal,
         });
-        return decodeDeliveries(a);
+        return pulled(a.head, a.data ?? Buffer.alloc(0), req.destination);
       },
     );
   }
@@ -142,7 +155,7 @@ export class DurableRouting implements DurableService {
       ...this.init.peers().map(async (peer) => {
         try {
           const ch = await this.init.links.channel(peer, DURABLE_PROTOCOL);
-          return (await ch.request('list', {})).head?.list as DestinationInfo[];
+          return destinationList((await ch.request('list', {})).head);
         } catch (err) {
           this.log.warn({ peer, err: (err as Error).message }, 'DESTS: a member did not answer');
           return [];
@@ -184,8 +197,9 @@ export class DurableRouting implements DurableService {
         } catch (err) {
           if (!(err instanceof PeerError)) throw err;
           if (err.code === 'DurableError') {
-            const code =
-              (err.detail?.code as DurableErrorCode | undefined) ?? DurableErrorCode.StorageFailure;
+            const code = DURABLE_CODES.has(err.detail?.code)
+              ? (err.detail!.code as DurableErrorCode)
+              : DurableErrorCode.StorageFailure;
             throw new DurableError(code, err.message);
           }
           if (err.code === 'Aborted') throw err;
@@ -217,38 +231,38 @@ export class DurableRouting implements DurableService {
       await this.init.ready(destination);
     };
     return {
+      // Each head is checked before it is acted on; a malformed one is answered with MalformedMessage (M4.6).
       request: async (method, head, data): Promise<Answer> => {
         switch (method) {
           case 'send': {
-            const r = head.req as Omit<SendRequest, 'headers' | 'payload'> & { hl: number };
-            this.log.trace({ destination: r.destination, id: r.id, via: head.via }, 'forwarded send');
-            await mine(r.destination);
-            const res = await engine.send({ ...r, ...splitBody(data, r.hl) });
+            const { req, via } = durableSend(head, data);
+            this.log.trace({ destination: req.destination, id: req.id, via }, 'forwarded send');
+            await mine(req.destination);
+            const res = await engine.send(req);
             return { head: res as unknown as Record<string, unknown> };
           }
           case 'pull': {
-            const r = head.req as PullRequest;
+            const r = durablePull(head);
             await mine(r.destination);
             return encodeDeliveries(await engine.pull(r));
           }
           case 'settle': {
-            const handle = String(head.handle);
+            const { kind, handle, delayMs } = durableSettle(head);
             await mine(handleDestination(handle) ?? '');
-            engine.settle(head.kind as SettleKind, handle, head.delayMs as number | undefined);
+            engine.settle(kind, handle, delayMs);
             return {};
           }
           case 'create': {
-            await mine(String(head.name));
-            const created = await engine.ensureDestination(
-              String(head.name),
-              head.settings as Partial<DestinationSettings>,
-            );
-            return { head: { created } };
+            const { name, settings } = durableCreate(head);
+            await mine(name);
+            return { head: { created: await engine.ensureDestination(name, settings) } };
           }
-          case 'drop':
-            await mine(String(head.destination));
-            engine.dropGroup(String(head.destination), String(head.group));
+          case 'drop': {
+            const { destination, group } = durableDrop(head);
+            await mine(destination);
+            engine.dropGroup(destination, group);
             return {};
+          }
           case 'list':
             return { head: { list: this.ownedList() } };
           default:
@@ -259,17 +273,7 @@ export class DurableRouting implements DurableService {
   }
 }
 
-/** The destination of a handle `<seq>/<delivery>/<group>/<destination>` (D4.9). */
-function handleDestination(handle: string): string | undefined {
-  const m = /^\d+\/\d+\/[A-Za-z0-9_-]+\/(.+)$/.exec(handle);
-  return m === null ? undefined : m[1];
-}
-
 function encodeDeliveries(msgs: Delivery[]): Answer {
   const { meta, data } = packBodies(msgs);
   return { head: { msgs: meta }, data };
-}
-
-function decodeDeliveries(a: Answer): Delivery[] {
-  return unpackBodies<Delivery>((a.head?.msgs ?? []) as Packed<Delivery>[], a.data ?? Buffer.alloc(0));
 }

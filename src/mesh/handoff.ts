@@ -14,7 +14,15 @@ import type { Inventory, ReplicatedMessage } from '../durable/types.js';
 import type { Logger } from '../log.js';
 import type { Answer, Channel, ChannelHandlers } from './channel.js';
 import type { Links } from './links.js';
-import { joinBody, packBodies, unpackBodies, type Packed } from './bodies.js';
+import { joinBody, packBodies } from './bodies.js';
+import {
+  fetchedMessages,
+  handoffFetch,
+  handoffGroups,
+  handoffInventory,
+  handoffName,
+  inventoryPage,
+} from './schema.js';
 import { REPLICA_PROTOCOL } from './replication.js';
 import type { HashRing } from './ring.js';
 import { placementKey } from './ring.js';
@@ -34,6 +42,8 @@ const SYNC_RETRY_MAX_MS = 8000;
 const CLAIM_WAIT_MS = 10_000;
 /** Calls wait at most this long for a takeover merge; then the node serves what it has (logged). */
 const READY_WAIT_MS = 20_000;
+/** Hand-backs waiting for this node's view (each polls for up to CLAIM_WAIT_MS): bounded, whatever peers send. */
+const MAX_PENDING_CLAIMS = 4096;
 
 export interface HandoffInit {
   engine: DurableEngine;
@@ -52,6 +62,8 @@ export class Handoff {
   private readonly chains = new Map<string, Promise<void>>();
   /** Peers being synced per destination, so one change does not start the same work twice. */
   private readonly running = new Set<string>();
+  /** Hand-backs waiting for this node to own the destination, by peer and destination. */
+  private readonly claims = new Set<string>();
   private stopped = false;
   synced = 0;
 
@@ -254,7 +266,8 @@ export class Handoff {
     let theirMeta: Inventory | undefined;
     for (let after = 0; ;) {
       const a = await ch.request('inventory', { d: name, after, limit: INVENTORY_PAGE });
-      const inv = a.head?.inv as Inventory | undefined;
+      // Checked (M4.6): at most a page, and a next page after this one, so the paging ends.
+      const inv = inventoryPage(a.head, after, INVENTORY_PAGE);
       if (inv === undefined) break;
       theirMeta ??= inv;
       theirs.push(...inv.items);
@@ -281,7 +294,9 @@ export class Handoff {
       engine.createDestination(name, theirMeta.settings, true);
     for (let i = 0; i < toFetch.length; i += FETCH_BATCH) {
       const batch = toFetch.slice(i, i + FETCH_BATCH);
-      const msgs = decodeMessages(await ch.request('fetch', { d: name, seqs: batch.map((b) => b.seq) }));
+      const seqs = batch.map((b) => b.seq);
+      const a = await ch.request('fetch', { d: name, seqs });
+      const msgs = fetchedMessages(a.head, a.data ?? Buffer.alloc(0), seqs);
       const states = new Map(batch.map((b) => [b.seq, b.st]));
       // A batch at once: each import waits for its sync here and at the replicas.
       await Promise.all(msgs.map((m) => engine.importMessage(name, m, states.get(m.seq) ?? [])));
@@ -339,35 +354,48 @@ export class Handoff {
   /** What a peer does when an owner syncs with it. */
   private handlers(peer: string): ChannelHandlers {
     const engine = this.init.engine;
+    // Each head is checked before it is acted on; a malformed one is answered with MalformedMessage (M4.6).
     return {
       request: async (method, head): Promise<Answer> => {
-        const d = String(head.d ?? '');
         switch (method) {
-          case 'inventory':
-            return {
-              head: {
-                inv: engine.inventory(d, Number(head.after), Math.min(Number(head.limit), INVENTORY_PAGE)),
-              },
-            };
-          case 'fetch':
-            return encodeMessages(await engine.exportMessages(d, (head.seqs as number[]).map(Number)));
-          case 'groups':
-            engine.applyGroups(d, head as unknown as Inventory);
+          case 'inventory': {
+            const { d, after, limit } = handoffInventory(head, INVENTORY_PAGE);
+            return { head: { inv: engine.inventory(d, after, limit) } };
+          }
+          case 'fetch': {
+            const { d, seqs } = handoffFetch(head, FETCH_BATCH);
+            return encodeMessages(await engine.exportMessages(d, seqs));
+          }
+          case 'groups': {
+            const { d, ...inv } = handoffGroups(head);
+            engine.applyGroups(d, inv);
             await engine.commit();
             return {};
+          }
           case 'flush':
             await engine.commit();
             return {};
-          case 'claim':
+          case 'claim': {
+            const d = placementKey(handoffName(head));
+            // One wait per peer and destination: a peer repeating a claim adds no timers (M7.2).
+            const key = `${peer} ${d}`;
+            if (this.claims.has(key)) return {};
+            if (this.claims.size >= MAX_PENDING_CLAIMS) throw new Error('too many hand-backs pending');
+            this.claims.add(key);
             // The previous owner hands back what it took; merged after whatever is queued (M7.2).
-            void this.whenOwned(placementKey(d)).then((mine) => {
-              if (mine) void this.syncAll(placementKey(d), [peer]);
-            });
+            void this.whenOwned(d)
+              .then((mine) => {
+                if (mine) void this.syncAll(d, [peer]);
+              })
+              .finally(() => this.claims.delete(key));
             return {};
-          case 'forget':
+          }
+          case 'forget': {
+            const d = handoffName(head);
             for (const n of [d, `${d}.DLQ`]) engine.forgetDestination(n);
             await engine.commit();
             return {};
+          }
           default:
             throw new Error(`unknown hand-off request ${method}`);
         }
@@ -388,11 +416,4 @@ function replicate(ch: Channel, name: string, m: ReplicatedMessage): Promise<Ans
 function encodeMessages(msgs: ReplicatedMessage[]): Answer {
   const { meta, data } = packBodies(msgs);
   return { head: { msgs: meta }, data };
-}
-
-function decodeMessages(a: Answer): ReplicatedMessage[] {
-  return unpackBodies<ReplicatedMessage>(
-    (a.head?.msgs ?? []) as Packed<ReplicatedMessage>[],
-    a.data ?? Buffer.alloc(0),
-  );
 }

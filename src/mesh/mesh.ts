@@ -47,6 +47,12 @@ export function meshPort(o: NodeOptions): number {
 const MAX_CACHED_PLACEMENTS = 65_536;
 /** The shortest wait for members to appear before a node serves durable calls (M7.2). */
 const JOIN_WINDOW_MIN_MS = 1500;
+/**
+ * Destination names learnt from peers (SECURITY.md SEC5.3): far above any
+ * real cluster (each node holds at most max_destinations), yet a bound on
+ * what a member's announcements can make this node keep.
+ */
+const MAX_CATALOG_DESTINATIONS = 1_000_000;
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host.startsWith('127.') || host === '::1';
@@ -119,6 +125,13 @@ export class Mesh extends EventEmitter {
         onDestinations: (peer, names, snapshot) => {
           for (const n of names) {
             if (this.catalog.has(n)) continue;
+            if (this.catalog.size >= MAX_CATALOG_DESTINATIONS) {
+              this.init.log.warn(
+                { peer, max: MAX_CATALOG_DESTINATIONS },
+                'destination catalog full; name ignored',
+              );
+              break;
+            }
             this.catalog.add(n);
             this.handoff.discovered(n, this.ring.owner(placementKey(n)) === this.selfId);
           }

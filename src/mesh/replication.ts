@@ -11,7 +11,8 @@ import { DurableError, DurableErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ChannelHandlers } from './channel.js';
 import type { Links } from './links.js';
-import { joinBody, splitBody } from './bodies.js';
+import { joinBody } from './bodies.js';
+import { replicaChange, replicaMessage } from './schema.js';
 
 export const REPLICA_PROTOCOL = '/swarmmq/replica/1.0.0';
 
@@ -99,21 +100,23 @@ export class Replicator implements ReplicationSink {
   /** What a replica does with its owner's stream. */
   private replicaHandlers(): ChannelHandlers {
     const engine = this.init.engine;
+    // Each head is checked before the engine sees it; a malformed one is refused or dropped (M4.6).
     return {
       request: async (method, head, data) => {
         if (method !== 'msg') throw new Error(`unknown replica request ${method}`);
-        const m = head.msg as Omit<ReplicatedMessage, 'headers' | 'payload'> & { hl: number };
-        await engine.applyMessage(String(head.d), { ...m, ...splitBody(data, m.hl) });
+        const { destination, msg } = replicaMessage(head, data);
+        await engine.applyMessage(destination, msg);
         return {};
       },
       event: (method, head) => {
         if (method !== 'change') return;
+        const { destination, change } = replicaChange(head);
         try {
-          engine.applyChange(String(head.d), head.c as ReplicatedChange);
+          engine.applyChange(destination, change);
         } catch (err) {
           // Views differ for a moment (this node owns it too): the merge settles it (M7.3).
           if ((err as { code?: string }).code !== 'NOT_REPLICA') throw err;
-          this.log.debug({ destination: head.d, err: (err as Error).message }, 'replica change refused');
+          this.log.debug({ destination, err: (err as Error).message }, 'replica change refused');
         }
       },
     };

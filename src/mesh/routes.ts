@@ -7,16 +7,27 @@
  * still gets each message once (the publishing node picks the member).
  * The same stream carries the destination catalog (M3.4).
  */
+import { DEFAULT_MAX_SUBSCRIPTION_TOKENS } from '../config/defaults.js';
 import type { Logger } from '../log.js';
 import { Subscription, type Deliverer, type Router } from '../server/router.js';
 import type { Channel } from './channel.js';
 import type { Links } from './links.js';
 import type { MemberInfo } from './membership.js';
-import { joinBody, splitBody } from './bodies.js';
+import { joinBody } from './bodies.js';
+import { memberInfo, routeDests, routeInterest, routeMsg, routeSub } from './schema.js';
 
 export const ROUTE_PROTOCOL = '/swarmmq/route/1.0.0';
 /** A member's route link that failed to open or closed is tried again this often. */
 const ROUTE_REOPEN_MS = 1000;
+/**
+ * A peer's interest held here (M6.1), bounded as a node bounds its own
+ * clients' (SECURITY.md SEC5.1): subject tokens in all (each subject has at
+ * most MAX_SUBJECT_TOKENS, schema.ts) and characters. Past it, more
+ * interest is dropped (logged), so a faulty peer cannot grow the subject
+ * index without bound.
+ */
+const MAX_PEER_INTEREST_TOKENS = DEFAULT_MAX_SUBSCRIPTION_TOKENS;
+const MAX_PEER_INTEREST_CHARS = 128 * 1024 * 1024;
 
 /** A mesh peer in the subject index: delivering means forwarding one message to it. */
 class PeerTarget implements Deliverer {
@@ -25,6 +36,9 @@ class PeerTarget implements Deliverer {
   closed = false;
   channel: Channel | undefined;
   readonly subs = new Map<string, Subscription>();
+  /** Subject tokens and key characters of `subs` (MAX_PEER_INTEREST_*). */
+  subsTokens = 0;
+  subsChars = 0;
   /** The inbound stream whose interest is current (a reopened stream replaces an old one). */
   inbound: Channel | undefined;
 
@@ -149,54 +163,58 @@ export class Routes {
   private clearInterest(t: PeerTarget): void {
     for (const sub of t.subs.values()) this.init.router.remove(sub);
     t.subs.clear();
+    t.subsTokens = 0;
+    t.subsChars = 0;
   }
 
   private inboundHandlers(peer: string): {
     event: (m: string, h: Record<string, unknown>, d: Buffer) => void;
   } {
     const t = (): PeerTarget => this.target(peer);
+    // Each head is checked before it is acted on; a malformed one is dropped by the channel (M4.6).
     return {
       event: (method, head, data) => {
         switch (method) {
           case 'interest': {
+            const subs = routeInterest(head);
             const target = t();
             this.clearInterest(target);
-            for (const s of head.subs as { subject: string; queue?: string }[])
-              this.addInterest(target, s.subject, s.queue);
+            for (const s of subs) this.addInterest(target, s.subject, s.queue);
             return;
           }
-          case 'sub':
-            this.addInterest(t(), String(head.s), head.q as string | undefined);
+          case 'sub': {
+            const s = routeSub(head);
+            this.addInterest(t(), s.subject, s.queue);
             return;
+          }
           case 'unsub': {
+            const s = routeSub(head);
             const target = t();
-            const key = `${String(head.s)} ${String(head.q ?? '')}`;
+            const key = `${s.subject} ${s.queue ?? ''}`;
             const sub = target.subs.get(key);
             if (sub !== undefined) {
               target.subs.delete(key);
+              target.subsTokens -= tokenCount(s.subject);
+              target.subsChars -= key.length;
               this.init.router.remove(sub);
             }
             return;
           }
           case 'msg': {
+            const m = routeMsg(head, data);
             this.received++;
-            this.log.trace({ subject: head.s, via: head.via }, 'core message from a peer');
-            const { headers, payload } = splitBody(data, Number(head.hl));
-            this.init.router.deliverFromPeer(
-              String(head.s),
-              head.r as string | undefined,
-              headers,
-              payload,
-              head.q as string | undefined,
-            );
+            this.log.trace({ subject: m.subject, via: m.via }, 'core message from a peer');
+            this.init.router.deliverFromPeer(m.subject, m.reply, m.headers, m.payload, m.queue);
             return;
           }
           case 'hb':
-            this.init.onHeartbeat(peer, head.info as MemberInfo);
+            this.init.onHeartbeat(peer, memberInfo(head.info));
             return;
-          case 'dests':
-            this.init.onDestinations(peer, (head.names as unknown[]).map(String), head.snapshot === true);
+          case 'dests': {
+            const d = routeDests(head);
+            this.init.onDestinations(peer, d.names, d.snapshot);
             return;
+          }
         }
       },
     };
@@ -205,8 +223,28 @@ export class Routes {
   private addInterest(t: PeerTarget, subject: string, queue: string | undefined): void {
     const key = `${subject} ${queue ?? ''}`;
     if (t.subs.has(key)) return;
+    const tokens = tokenCount(subject);
+    if (
+      t.subsTokens + tokens > MAX_PEER_INTEREST_TOKENS ||
+      t.subsChars + key.length > MAX_PEER_INTEREST_CHARS
+    ) {
+      this.log.debug(
+        { peer: t.peer, subject: subject.slice(0, 256) },
+        'peer interest over its limit; dropped',
+      );
+      return;
+    }
+    t.subsTokens += tokens;
+    t.subsChars += key.length;
     const sub = new Subscription(t, subject, queue, `peer:${key}`);
     t.subs.set(key, sub);
     this.init.router.add(sub);
   }
+}
+
+/** Tokens of a subject (C4.1): what an entry costs in the subject index. */
+function tokenCount(subject: string): number {
+  let n = 1;
+  for (let i = subject.indexOf('.'); i >= 0; i = subject.indexOf('.', i + 1)) n++;
+  return n;
 }

@@ -891,7 +891,6 @@ function randomFrames(rand: () => number, count: number): { bytes: Buffer; event
 }
 
 test('C1.4 seeded random frames split at random points give the one-chunk events', (t) => {
-  const started = Date.now();
   for (const seed of [1, 42, 0xdecafbad]) {
     const rand = prng(seed);
     const { bytes, events } = randomFrames(rand, 300);
@@ -919,7 +918,6 @@ test('C1.4 seeded random frames split at random points give the one-chunk events
       whole,
     );
   }
-  t.true(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
 });
 
 // ---------------------------------------------------------------------------
