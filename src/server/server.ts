@@ -58,8 +58,16 @@ export class ClientServer implements ConnectionHost {
   /** SEC2.1: who may connect; undefined when no keys or users are configured. */
   auth: Authenticator | undefined;
   private readonly rate: ConnectionRate;
-  /** SEC4.1: TLS on the client port, when a certificate is configured. */
-  private readonly secureContext: tls.SecureContext | undefined;
+  /**
+   * SEC4.1: TLS on the client port, when a certificate is configured: a
+   * tls.Server that never listens; acceptTls hands it each socket after INFO.
+   */
+  private readonly tlsServer: tls.Server | undefined;
+  /** Sockets handed to tlsServer, by address and port, until their handshake ends. */
+  private readonly tlsPending = new Map<
+    string,
+    { secured: (secure: tls.TLSSocket) => void; failed: (why: string) => void }
+  >();
   /** Sockets between accept and the end of their TLS handshake; they count against max_connections. */
   private handshaking = 0;
 
@@ -72,7 +80,8 @@ export class ClientServer implements ConnectionHost {
     this.tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.auth = options.auth === undefined ? undefined : new Authenticator(options.auth);
     this.rate = new ConnectionRate(options.maxConnectionRate);
-    this.secureContext = options.tlsCertFile === undefined ? undefined : loadSecureContext(options);
+    this.tlsServer =
+      options.tlsCertFile === undefined ? undefined : this.makeTlsServer(loadSecureContext(options));
   }
 
   get port(): number {
@@ -133,7 +142,7 @@ export class ClientServer implements ConnectionHost {
       max_payload: this.options.maxPayloadBytes,
       cluster: this.options.clusterName,
       // SEC4.1: NATS clients start TLS right after this INFO; tls_verify tells them to bring a certificate.
-      ...(this.secureContext === undefined ? {} : { tls_required: true }),
+      ...(this.tlsServer === undefined ? {} : { tls_required: true }),
       ...(this.options.tlsVerify ? { tls_verify: true } : {}),
     };
     this.infoFields = info;
@@ -202,8 +211,37 @@ export class ClientServer implements ConnectionHost {
       this.log.warn({ cid, max: this.options.maxConnections }, 'connection refused: too many connections');
       return this.refuse(cid, socket, CloseReason.MaxConnectionsExceeded, closeTexts.maxConnections);
     }
-    if (this.secureContext !== undefined) return this.acceptTls(cid, socket, this.secureContext);
+    if (this.tlsServer !== undefined) return this.acceptTls(cid, socket, this.tlsServer);
     this.admit(cid, socket, false);
+  }
+
+  private makeTlsServer(context: tls.SecureContextOptions): tls.Server {
+    const verify = this.options.tlsVerify;
+    // The certificate's verdict is read below (authorized, authorizationError: tls.Server sets
+    // them) rather than left to rejectUnauthorized, so a refusal is logged with its reason.
+    const server = new tls.Server({
+      ...context,
+      requestCert: verify,
+      rejectUnauthorized: false,
+      handshakeTimeout: this.options.tlsTimeoutMs,
+    });
+    server.on('secureConnection', (secure: tls.TLSSocket) => {
+      const pending = this.tlsPending.get(socketKey(secure));
+      if (pending === undefined) return secure.destroy();
+      this.tlsPending.delete(socketKey(secure));
+      if (verify && !secure.authorized) {
+        // SEC4.2. The TLS socket first: destroying the raw one under it inside this event crashes node 20.
+        const why = String(secure.authorizationError ?? 'no certificate');
+        secure.destroy();
+        return pending.failed(`client certificate refused: ${why}`);
+      }
+      pending.secured(secure);
+    });
+    server.on('tlsClientError', (err: Error & { code?: string }, secure: tls.TLSSocket) => {
+      this.tlsPending.get(socketKey(secure))?.failed(err.code ?? err.message);
+      secure.destroy();
+    });
+    return server;
   }
 
   private admit(cid: number, socket: net.Socket, infoSent: boolean): void {
@@ -226,7 +264,7 @@ export class ClientServer implements ConnectionHost {
    * plaintext client and gets `-ERR 'Secure Connection - TLS Required'`.
    * The handshake must finish within tls.timeout.
    */
-  private acceptTls(cid: number, socket: net.Socket, secureContext: tls.SecureContext): void {
+  private acceptTls(cid: number, socket: net.Socket, tlsServer: tls.Server): void {
     this.handshaking++;
     let done = false;
     const finish = (): void => {
@@ -260,31 +298,18 @@ export class ClientServer implements ConnectionHost {
         return;
       }
       socket.unshift(first);
-      const verify = this.options.tlsVerify;
-      const secure = new tls.TLSSocket(socket, {
-        isServer: true,
-        secureContext,
-        requestCert: verify,
-        rejectUnauthorized: verify,
+      this.tlsPending.set(socketKey(socket), {
+        secured: (secure) => {
+          if (done) return secure.destroy();
+          finish();
+          this.admit(cid, secure, true);
+        },
+        failed: (why) => fail(CloseReason.TlsHandshakeFailed, why),
       });
-      secure.on('error', (err) => {
-        if (!done) fail(CloseReason.TlsHandshakeFailed, err.message);
-        secure.destroy();
-      });
-      secure.once('secure', () => {
-        if (done) return secure.destroy();
-        // SEC4.2: node:tls refuses an unverified client certificate itself only on sockets a
-        // tls.Server makes; on one built by hand (as here) rejectUnauthorized refuses only a
-        // missing certificate, so the verdict on a presented one is checked here.
-        const refused = verify ? clientCertificateError(secure) : undefined;
-        if (refused !== undefined) {
-          // The TLS socket first: destroying the raw one under it inside this event crashes node.
-          secure.destroy();
-          return fail(CloseReason.TlsHandshakeFailed, `client certificate refused: ${refused}`);
-        }
-        finish();
-        this.admit(cid, secure, true);
-      });
+      socket.once('close', () => this.tlsPending.delete(socketKey(socket)));
+      // tls.Server does the handshake and, with tls.verify, refuses a client
+      // certificate that does not chain to tls.ca_file (SEC4.2).
+      tlsServer.emit('connection', socket);
     });
   }
 
@@ -370,32 +395,26 @@ export class ClientServer implements ConnectionHost {
 const TLS_HANDSHAKE_RECORD = 0x16;
 
 /** SEC4.1: TLS 1.3 only, from the configured PEM files; a bad file stops the node. */
-function loadSecureContext(o: NodeOptions): tls.SecureContext {
+function loadSecureContext(o: NodeOptions): tls.SecureContextOptions {
   try {
-    return tls.createSecureContext({
+    const options: tls.SecureContextOptions = {
       minVersion: 'TLSv1.3',
       cert: readFileSync(o.tlsCertFile!),
       key: readFileSync(o.tlsKeyFile!),
       ...(o.tlsCaFile === undefined ? {} : { ca: readFileSync(o.tlsCaFile) }),
-    });
+    };
+    // Made once here so that a bad file or a key that does not match stops the node at start.
+    tls.createSecureContext(options);
+    return options;
   } catch (err) {
     // The message names the failing step, never key material.
     throw new StartupError('TLS_FAILED', `cannot use the TLS certificate and key: ${(err as Error).message}`);
   }
 }
 
-/**
- * Why the client's certificate failed verification against tls.ca_file
- * (e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE), or undefined when it passed. It
- * asks the handle what tls.Server's own check asks (node's _tls_wrap.js,
- * onServerSocketSecure); node has no public call for a hand-built socket.
- */
-function clientCertificateError(secure: tls.TLSSocket): string | undefined {
-  const handle = (secure as unknown as { _handle?: { verifyError(): (Error & { code?: string }) | null } })
-    ._handle;
-  if (handle === undefined) return 'no TLS handle';
-  const err = handle.verifyError();
-  return err === null ? undefined : (err.code ?? err.message);
+/** A socket's identity while its handshake runs: the TLS socket over it reports the same address and port. */
+function socketKey(s: net.Socket): string {
+  return `${s.remoteAddress}|${s.remotePort}`;
 }
 
 /** A random, nats-like server id: 'N' and 55 base32 characters. */
