@@ -6,6 +6,7 @@
  *   node dist/bench/core.js [--quick] [--json out.json] [--runs N]
  *                           [--workloads flood,paced,rr] [--window N]
  *                           [--wait-quiet SECONDS] [--profile DIR]
+ *                           [--tls] [--token]
  *
  * Workloads (128-byte payloads, publisher and subscriber in this process so
  * one clock timestamps both ends):
@@ -27,6 +28,13 @@
  * second, and a disturbed run is repeated, at most 3 tries; the table
  * prefers undisturbed runs.
  *
+ * --tls and --token secure both servers alike (security.ts): --tls gives
+ * both the same development certificate (`swarmmq gen certs`) and the client
+ * trusts its CA; --token makes both require one API key (`swarmmq gen key`;
+ * SwarmMQ through a config file with its hash, nats-server through --auth).
+ * Before measuring, a raw connection checks each server's INFO for the mode
+ * and records the TLS version and cipher it negotiates.
+ *
  * --profile DIR starts only SwarmMQ, under `node --cpu-prof
  * --cpu-prof-dir=DIR`, runs only the flood, and stops the node with SIGINT
  * so that V8 writes the profile (read it with dist/bench/profile-summary.js).
@@ -37,7 +45,7 @@ import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import {
   type Child,
   Cleanup,
@@ -55,6 +63,15 @@ import {
   tryExec,
   withTimeout,
 } from './lib.js';
+import {
+  type BenchSecurity,
+  clientOptions,
+  natsServerArgs,
+  prepareSecurity,
+  probeServer,
+  swarmArgs,
+  type WireSecurity,
+} from './security.js';
 
 // ---------------------------------------------------------------- options
 
@@ -79,6 +96,8 @@ const DISTURBED_PCT = 25;
 const MAX_ATTEMPTS = 3;
 /** Pause between runs so the previous run's sockets and garbage settle. */
 const SETTLE_MS = 300;
+/** The INFO / TLS handshake probe of each server before the runs. */
+const PROBE_TIMEOUT_MS = 5_000;
 
 type WorkloadName = 'flood' | 'paced' | 'rr';
 const ALL_WORKLOADS: readonly WorkloadName[] = ['flood', 'paced', 'rr'];
@@ -98,6 +117,10 @@ interface Config {
   rrRequests: number;
   warmupFloodMsgs: number;
   warmupRequests: number;
+  /** --tls: TLS on both servers' client port, the same development certificate. */
+  tls: boolean;
+  /** --token: both servers require the same API key (the stock client's `token`). */
+  token: boolean;
 }
 
 function parseArgs(argv: string[]): Config {
@@ -108,6 +131,8 @@ function parseArgs(argv: string[]): Config {
   let profileDir: string | undefined;
   let workloads: WorkloadName[] | undefined;
   let floodWindow = DEFAULT_FLOOD_WINDOW;
+  let useTls = false;
+  let useToken = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -116,6 +141,8 @@ function parseArgs(argv: string[]): Config {
       return v;
     };
     if (a === '--quick') quick = true;
+    else if (a === '--tls') useTls = true;
+    else if (a === '--token') useToken = true;
     else if (a === '--json') json = value();
     else if (a === '--profile') profileDir = value();
     else if (a === '--wait-quiet') {
@@ -149,6 +176,8 @@ function parseArgs(argv: string[]): Config {
     rrRequests: quick ? 2_000 : 20_000,
     warmupFloodMsgs: quick ? 5_000 : 20_000,
     warmupRequests: quick ? 200 : 1_000,
+    tls: useTls,
+    token: useToken,
   };
 }
 
@@ -156,7 +185,7 @@ function usage(err?: string): never {
   if (err !== undefined) console.error(`core: ${err}`);
   console.error(
     'usage: node dist/bench/core.js [--quick] [--json out.json] [--runs N] ' +
-      '[--workloads flood,paced,rr] [--window N] [--wait-quiet SECONDS] [--profile DIR]',
+      '[--workloads flood,paced,rr] [--window N] [--wait-quiet SECONDS] [--profile DIR] [--tls] [--token]',
   );
   process.exit(err === undefined ? 0 : 2);
 }
@@ -198,31 +227,44 @@ interface Target {
   label: string;
   port: number;
   child: Child;
+  /** TLS and token options of the mode, for every client connection. */
+  clientOptions: NodeConnectionOptions;
 }
 
-async function startSwarm(nodeFlags: string[]): Promise<Target> {
+async function startSwarm(nodeFlags: string[], sec: BenchSecurity): Promise<Target> {
   const dir = cleanup.newTempDir('swarmmq-bench-');
   const { port, child } = await spawnSwarm(
     cleanup,
-    [...nodeFlags, SWARM_MAIN, 'start', '--port', '0', '--data-dir', dir, '--log-level', 'info'],
+    [
+      ...nodeFlags,
+      SWARM_MAIN,
+      'start',
+      '--port',
+      '0',
+      '--data-dir',
+      dir,
+      '--log-level',
+      'info',
+      ...swarmArgs(sec),
+    ],
     { cwd: dir },
     15_000,
   );
-  return { key: 'swarmmq', label: 'SwarmMQ', port, child };
+  return { key: 'swarmmq', label: 'SwarmMQ', port, child, clientOptions: clientOptions(sec) };
 }
 
-async function startNatsServer(): Promise<Target> {
+async function startNatsServer(sec: BenchSecurity): Promise<Target> {
   const { port, child } = await spawnNatsServer(
     cleanup,
-    (port) => ['-a', '127.0.0.1', '-p', String(port)],
+    (port) => ['-a', '127.0.0.1', '-p', String(port), ...natsServerArgs(sec)],
     10_000,
   );
-  return { key: 'nats-server', label: 'nats-server', port, child };
+  return { key: 'nats-server', label: 'nats-server', port, child, clientOptions: clientOptions(sec) };
 }
 
 async function conn(t: Target, name: string): Promise<NatsConnection> {
   return withTimeout(
-    connect({ servers: `127.0.0.1:${t.port}`, name, reconnect: false }),
+    connect({ servers: `127.0.0.1:${t.port}`, name, reconnect: false, ...t.clientOptions }),
     10_000,
     `connect to ${t.label}`,
   );
@@ -655,6 +697,28 @@ function environment(): Record<string, string | number> {
   };
 }
 
+/** The header's security line: what both servers required and what each negotiated. */
+function describeSecurity(
+  sec: BenchSecurity,
+  targets: Target[],
+  wire: Map<Target['key'], WireSecurity>,
+): string {
+  const parts: string[] = [];
+  if (sec.tls === undefined) parts.push('plain TCP');
+  else {
+    const each = targets
+      .map((t) => `${t.label} ${wire.get(t.key)?.tlsProtocol ?? '?'} ${wire.get(t.key)?.tlsCipher ?? '?'}`)
+      .join(', ');
+    parts.push(`TLS after INFO, one development certificate (gen certs) for both (${each})`);
+  }
+  parts.push(
+    sec.token === undefined
+      ? 'no authentication'
+      : 'token authentication, one API key (SwarmMQ authorization.keys hash, nats-server --auth)',
+  );
+  return parts.join('; ');
+}
+
 // ---------------------------------------------------------------- main
 
 async function runWorkload(w: WorkloadName, t: Target, cfg: Config): Promise<RunRecord['result']> {
@@ -685,16 +749,26 @@ async function main(): Promise<void> {
   const targets: Target[] = [];
   let swarm: Target | undefined;
   try {
+    // The certificate, key and SwarmMQ config live in a temp dir that cleanup removes.
+    const sec: BenchSecurity =
+      cfg.tls || cfg.token
+        ? prepareSecurity(cfg.tls, cfg.token, SWARM_MAIN, cleanup.newTempDir('swarmmq-bench-sec-'))
+        : { mode: 'plain', tls: undefined, token: undefined, swarmConfigFile: undefined };
     const swarmFlags =
       cfg.profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cfg.profileDir)}`] : [];
-    swarm = await startSwarm(swarmFlags);
+    swarm = await startSwarm(swarmFlags, sec);
     targets.push(swarm);
-    if (cfg.profileDir === undefined) targets.push(await startNatsServer());
+    if (cfg.profileDir === undefined) targets.push(await startNatsServer(sec));
     await sleep(500);
     const idleRssKb = new Map<Target['key'], number>();
+    for (const t of targets) idleRssKb.set(t.key, procMemKb(t.child.pid).rssKb);
+    // After the idle RSS, so the probe's connection is not in it.
+    const wire = new Map<Target['key'], WireSecurity>();
     for (const t of targets) {
-      idleRssKb.set(t.key, procMemKb(t.child.pid).rssKb);
-      console.error(`${t.label}: pid ${t.child.pid}, port ${t.port}`);
+      const w = await probeServer(t.port, sec, t.label, PROBE_TIMEOUT_MS);
+      wire.set(t.key, w);
+      const tlsText = w.tlsProtocol !== undefined ? `, ${w.tlsProtocol} ${w.tlsCipher}` : '';
+      console.error(`${t.label}: pid ${t.child.pid}, port ${t.port}, mode ${sec.mode}${tlsText}`);
     }
 
     // Warm-up (not recorded): JIT the node and the client, open the inbox paths.
@@ -730,7 +804,8 @@ async function main(): Promise<void> {
     const systems = targets.map((t) => t.key);
     const rows = buildRows(records, systems, cfg, idleRssKb);
     const out: string[] = [];
-    out.push('SwarmMQ core benchmark');
+    out.push(`SwarmMQ core benchmark, mode ${sec.mode}`);
+    out.push(`  security: ${describeSecurity(sec, targets, wire)}`);
     out.push(
       `  measured: stock NATS client (${env.natsClient}) against each server, ${PAYLOAD_BYTES}-byte payloads,` +
         ` loopback, client and servers on the same machine`,
@@ -771,7 +846,9 @@ async function main(): Promise<void> {
         JSON.stringify(
           {
             env,
-            config: { ...cfg, payloadBytes: PAYLOAD_BYTES, flushEvery: FLUSH_EVERY },
+            mode: sec.mode,
+            config: { ...cfg, mode: sec.mode, payloadBytes: PAYLOAD_BYTES, flushEvery: FLUSH_EVERY },
+            security: Object.fromEntries(wire),
             idleRssKb: Object.fromEntries(idleRssKb),
             records,
             bestRuns,
