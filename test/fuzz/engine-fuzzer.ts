@@ -13,11 +13,11 @@ import { KeyRing } from '../../src/crypto/seal.js';
 import { DurableEngine } from '../../src/durable/engine.js';
 import { DurableError } from '../../src/errors.js';
 import { MalformedMessage, type ChannelHandlers } from '../../src/mesh/channel.js';
-import { DURABLE_PROTOCOL, DurableRouting } from '../../src/mesh/durable-routing.js';
+import { DURABLE_PROTOCOL } from '../../src/mesh/durable-routing.js';
 import { HANDOFF_PROTOCOL, Handoff } from '../../src/mesh/handoff.js';
 import { REPLICA_PROTOCOL, Replicator } from '../../src/mesh/replication.js';
 import * as C from './contracts.js';
-import { FakeChannel, fakeLinks, silentLog, type Sample } from './fakes.js';
+import { FakeChannel, fakeLinks, ownerRouting, silentLog, type Sample } from './fakes.js';
 import { mutated } from './mesh-fuzzers.js';
 import { fuzz, type FuzzSummary, type Outcome } from './runner.js';
 import { PEER, samples, SELF } from './samples.js';
@@ -98,20 +98,7 @@ export async function engine(seed: number, count: number, first = 0): Promise<Fu
     { engine: eng, links, selfId: PEER, preferenceOf: () => [SELF, PEER], peers: () => [SELF] },
     silentLog,
   );
-  const routing = new DurableRouting(
-    {
-      engine: eng,
-      links,
-      selfId: PEER,
-      ownerOf: () => PEER,
-      peers: () => [],
-      catalog: new Set(),
-      viewChange: async () => undefined,
-      ready: async () => undefined,
-      placement: () => [],
-    },
-    silentLog,
-  );
+  const routing = ownerRouting(eng, links, PEER);
   await replicator.start();
   await handoff.start();
   await routing.start();

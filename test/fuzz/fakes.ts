@@ -16,6 +16,7 @@ import type {
   ReplicatedMessage,
 } from '../../src/durable/types.js';
 import type { DurableEngine } from '../../src/durable/engine.js';
+import { DurableRouting } from '../../src/mesh/durable-routing.js';
 import * as C from './contracts.js';
 
 export const silentLog: Logger = pino({ level: 'silent' });
@@ -303,4 +304,22 @@ function inventoryStates(states: unknown, what: string): void {
 /** A sample message of the fake engine (for heads as an owner builds them). */
 export function sampleMessage(seq: number): ReplicatedMessage {
   return message(seq, Date.now());
+}
+
+/** Durable routing on a node that owns everything, as every fuzzer's owner side. */
+export function ownerRouting(engine: DurableEngine, links: Links, selfId: string): DurableRouting {
+  return new DurableRouting(
+    {
+      engine,
+      links,
+      selfId,
+      ownerOf: () => selfId,
+      peers: () => [],
+      catalog: new Set(),
+      viewChange: async () => undefined,
+      ready: async () => undefined,
+      placement: () => [],
+    },
+    silentLog,
+  );
 }

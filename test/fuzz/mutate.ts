@@ -265,7 +265,14 @@ export function randomSplits(buf: Buffer, rand: Rand): Buffer[] {
   const cuts = new Set<number>();
   const n = rand.int(rand.chance(0.2) ? 40 : 6);
   for (let i = 0; i < n; i++) cuts.add(rand.int(buf.length + 1));
-  const at = [...cuts].sort((x, y) => x - y);
+  return cut(
+    buf,
+    [...cuts].sort((x, y) => x - y),
+  );
+}
+
+/** Cuts `buf` at the given sorted offsets. */
+export function cut(buf: Buffer, at: readonly number[]): Buffer[] {
   const out: Buffer[] = [];
   let prev = 0;
   for (const i of at) {

@@ -18,6 +18,7 @@ import {
   onWire,
   sampleMessage,
   silentLog,
+  ownerRouting,
   type Sample,
 } from './fakes.js';
 
@@ -95,21 +96,8 @@ async function routeSamples(): Promise<Sample[]> {
 
 async function durableSamples(): Promise<Exchange[]> {
   const owner = fakeLinks(() => new FakeChannel());
-  const ownerRouting = new DurableRouting(
-    {
-      engine: new ContractEngine().asEngine(),
-      links: owner.links,
-      selfId: PEER,
-      ownerOf: () => PEER,
-      peers: () => [],
-      catalog: new Set(),
-      viewChange: async () => undefined,
-      ready: async () => undefined,
-      placement: () => [],
-    },
-    silentLog,
-  );
-  await ownerRouting.start();
+  const ownerSide = ownerRouting(new ContractEngine().asEngine(), owner.links, PEER);
+  await ownerSide.start();
   const ch = new FakeChannel(owner.handlers.get(DURABLE_PROTOCOL)!(SELF));
   const routing = new DurableRouting(
     {

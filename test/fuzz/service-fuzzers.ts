@@ -9,14 +9,14 @@
  */
 import { Router, Subscription, type Deliverer } from '../../src/server/router.js';
 import { MalformedMessage, type ChannelHandlers } from '../../src/mesh/channel.js';
-import { DURABLE_PROTOCOL, DurableRouting } from '../../src/mesh/durable-routing.js';
+import { DURABLE_PROTOCOL } from '../../src/mesh/durable-routing.js';
 import { HANDOFF_PROTOCOL, Handoff } from '../../src/mesh/handoff.js';
 import { Membership, membersTopic } from '../../src/mesh/membership.js';
 import type { MeshLibp2p } from '../../src/mesh/peer.js';
 import { REPLICA_PROTOCOL, Replicator } from '../../src/mesh/replication.js';
 import { ROUTE_PROTOCOL, Routes } from '../../src/mesh/routes.js';
 import * as C from './contracts.js';
-import { ContractEngine, FakeChannel, fakeLinks, silentLog, type Sample } from './fakes.js';
+import { ContractEngine, FakeChannel, fakeLinks, ownerRouting, silentLog, type Sample } from './fakes.js';
 import { mutated } from './mesh-fuzzers.js';
 import { mutateBytes, type Rand } from './mutate.js';
 import { fuzz, type FuzzSummary, type Outcome } from './runner.js';
@@ -112,20 +112,7 @@ export async function durable(seed: number, count: number, first = 0): Promise<F
   const s = await samples();
   const engine = new ContractEngine();
   const { links, handlers } = fakeLinks(() => new FakeChannel());
-  const routing = new DurableRouting(
-    {
-      engine: engine.asEngine(),
-      links,
-      selfId: PEER,
-      ownerOf: () => PEER,
-      peers: () => [],
-      catalog: new Set(),
-      viewChange: async () => undefined,
-      ready: async () => undefined,
-      placement: () => [],
-    },
-    silentLog,
-  );
+  const routing = ownerRouting(engine.asEngine(), links, PEER);
   await routing.start();
   const owner = handlers.get(DURABLE_PROTOCOL)!(SELF);
   const requests = s.durable.map((e) => e.request);

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { runCli, tempDir, type CliProcess } from './process.js';
 import { waitFor } from './wire.js';
 
@@ -149,4 +150,17 @@ function firstView(node: ClusterNode, n: number): LogLine | undefined {
     if (j.members === n) return j;
   }
   return undefined;
+}
+
+/** A stock NATS client on one node, kept there (no failover to connect_urls), closed with the test. */
+export async function natsClient(t: ExecutionContext, node: ClusterNode): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: `127.0.0.1:${node.port}`,
+    reconnect: false,
+    ignoreClusterUpdates: true,
+  });
+  t.teardown(async () => {
+    if (!nc.isClosed()) await nc.close();
+  });
+  return nc;
 }

@@ -8,8 +8,8 @@
  * in count and time; every wait polls with a deadline.
  */
 import test, { type ExecutionContext } from 'ava';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startCluster, waitForView, type ClusterNode } from '../helpers/cluster.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { natsClient, startCluster, waitForView, type ClusterNode } from '../helpers/cluster.js';
 import { DurableClient, type Delivery } from '../helpers/durable-client.js';
 import { RawClient, waitFor } from '../helpers/wire.js';
 
@@ -188,18 +188,6 @@ function firstViewAfter(node: ClusterNode, members: number, sinceMs: number): nu
   return Number.NaN;
 }
 
-async function nats(t: ExecutionContext, node: ClusterNode): Promise<NatsConnection> {
-  const nc = await connect({
-    servers: `127.0.0.1:${node.port}`,
-    reconnect: false,
-    ignoreClusterUpdates: true,
-  });
-  t.teardown(async () => {
-    if (!nc.isClosed()) await nc.close();
-  });
-  return nc;
-}
-
 test.serial('five nodes form one cluster with no static config and agree on owners', async (t) => {
   t.timeout(120_000);
   const cluster = await startCluster(t, 5);
@@ -266,7 +254,7 @@ test.serial('send through any node, pull through another, ack through a third', 
 test.serial('core pub/sub, queue groups and request/reply across nodes (stock NATS client)', async (t) => {
   t.timeout(120_000);
   const { nodes } = await startCluster(t, 3);
-  const [na, nb, nc] = (await Promise.all(nodes.map((n) => nats(t, n)))) as [
+  const [na, nb, nc] = (await Promise.all(nodes.map((n) => natsClient(t, n)))) as [
     NatsConnection,
     NatsConnection,
     NatsConnection,

@@ -7,6 +7,7 @@ import { ProtocolError, ProtocolErrorCode } from '../../src/errors.js';
 import { Recorder, type Event } from '../helpers/parser-recorder.js';
 import { Parser, ParserState, parseSize, type ParserLimits } from '../../src/protocol/parser.js';
 import { prng } from '../helpers/prng.js';
+import { cut } from '../fuzz/mutate.js';
 
 const DEFAULT_LIMITS: ParserLimits = { maxControlLineBytes: 4096, maxPayloadBytes: 1024 * 1024 };
 /** Small limits so the limit tests stay small. */
@@ -22,18 +23,6 @@ function parseChunks(chunks: readonly Buffer[], limits: ParserLimits = DEFAULT_L
   const { parser, rec } = newParser(limits);
   for (const c of chunks) parser.feed(c);
   return rec.events;
-}
-
-/** Cuts `buf` at the given sorted offsets. */
-function cut(buf: Buffer, at: readonly number[]): Buffer[] {
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const i of at) {
-    out.push(buf.subarray(prev, i));
-    prev = i;
-  }
-  out.push(buf.subarray(prev));
-  return out;
 }
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');

@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type { PrivateKey } from '@libp2p/interface';
 import test, { type ExecutionContext } from 'ava';
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
@@ -97,6 +98,13 @@ interface MemberInit {
   logLevel?: string;
   /** More `start` flags. */
   flags?: string[];
+}
+
+/** A data dir holding `key` as the node's peer key (src/mesh/peer.ts reads it), so its peer id is known before start. */
+function dataDirWithKey(dataDir: string, key: PrivateKey): string {
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(path.join(dataDir, PEER_KEY_FILE), privateKeyToProtobuf(key), { mode: 0o600 });
+  return dataDir;
 }
 
 /** One `swarmmq start` process on loopback, port 0, local discovery through `registryDir`. */
@@ -437,9 +445,7 @@ test.serial(
 
     const members = await Promise.all(
       keys.map(async (k, i) => {
-        const dataDir = path.join(root, `node${i}`);
-        mkdirSync(dataDir, { recursive: true });
-        writeFileSync(path.join(dataDir, PEER_KEY_FILE), privateKeyToProtobuf(k), { mode: 0o600 });
+        const dataDir = dataDirWithKey(path.join(root, `node${i}`), k);
         return startMember(t, { dataDir, cluster, registryDir, clusterKey: key, allowedPeers: ids });
       }),
     );
@@ -535,9 +541,7 @@ test.serial('SEC1.3 no refusal, at any log level, shows the cluster key', async 
   const k = await generateKeyPair('Ed25519');
   const selfId = peerIdFromPrivateKey(k).toString();
   const root = tempDir(t);
-  const dataDir = path.join(root, 'node');
-  mkdirSync(dataDir, { recursive: true });
-  writeFileSync(path.join(dataDir, PEER_KEY_FILE), privateKeyToProtobuf(k), { mode: 0o600 });
+  const dataDir = dataDirWithKey(path.join(root, 'node'), k);
   const cluster = `adm-${randomBytes(4).toString('hex')}`;
   const key = randomBytes(32).toString('hex');
   const m = await startMember(t, {
@@ -567,9 +571,7 @@ test.serial('SEC1.2 --allowed-peer is repeatable: every listed peer is let in', 
   const selfId = peerIdFromPrivateKey(self).toString();
   const listedId = peerIdFromPrivateKey(listed).toString();
   const root = tempDir(t);
-  const dataDir = path.join(root, 'node');
-  mkdirSync(dataDir, { recursive: true });
-  writeFileSync(path.join(dataDir, PEER_KEY_FILE), privateKeyToProtobuf(self), { mode: 0o600 });
+  const dataDir = dataDirWithKey(path.join(root, 'node'), self);
   const cluster = `adm-${randomBytes(4).toString('hex')}`;
   const key = randomBytes(32).toString('hex');
   const m = await startMember(t, {

@@ -30,7 +30,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { headers } from '@nats-io/transport-node';
 import {
   CAPTURE_TIMEOUT_MS,
   Capture,
@@ -42,7 +42,7 @@ import {
   readPcap,
   sentinelPort,
 } from '../helpers/capture.js';
-import { startCluster, type ClusterNode } from '../helpers/cluster.js';
+import { natsClient, startCluster, type ClusterNode } from '../helpers/cluster.js';
 import { DurableClient, type Delivery } from '../helpers/durable-client.js';
 import { tempDir } from '../helpers/process.js';
 import { RawClient, waitFor } from '../helpers/wire.js';
@@ -77,18 +77,6 @@ async function ownerOf(t: ExecutionContext, node: ClusterNode, dest: string): Pr
   return m[1]!;
 }
 
-async function nats(t: ExecutionContext, node: ClusterNode): Promise<NatsConnection> {
-  const nc = await connect({
-    servers: `127.0.0.1:${node.port}`,
-    reconnect: false,
-    ignoreClusterUpdates: true,
-  });
-  t.teardown(async () => {
-    if (!nc.isClosed()) await nc.close();
-  });
-  return nc;
-}
-
 async function durable(t: ExecutionContext, node: ClusterNode): Promise<DurableClient> {
   const c = await DurableClient.connect(node.port);
   t.teardown(() => c.close());
@@ -121,8 +109,8 @@ test('no marker from a payload or header value is on the wire between nodes or o
   // Set up outside the capture: the destination (its catalog entry reaching A, M3.4) and B's interest (M6.1).
   const sender = await durable(t, a);
   t.regex(await sender.create(dest), /^(CREATED|EXISTS)$/);
-  const na = await nats(t, a);
-  const nb = await nats(t, b);
+  const na = await natsClient(t, a);
+  const nb = await natsClient(t, b);
   await waitFor(
     async () => {
       try {
