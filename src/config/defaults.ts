@@ -169,6 +169,9 @@ export const LOCAL_REGISTRY_DIRNAME = 'swarmmq-registry';
 export const DISCOVERY_INTERVAL_MS = 1000;
 /** Largest mesh frame: a 1 MiB payload plus headers and metadata fits with room to spare (M4.1). */
 export const MAX_MESH_FRAME_BYTES = 8 * 1024 * 1024;
+
+/** The largest max_message_size a node takes: a mesh frame less room for its head. */
+export const MAX_PAYLOAD_LIMIT_BYTES = MAX_MESH_FRAME_BYTES - 256 * 1024;
 /** Outbound bytes queued on one peer link before senders wait for it to drain (M4.3). */
 export const MAX_LINK_PENDING_BYTES = 32 * 1024 * 1024;
 /** Consecutive failures before a peer's circuit opens, and how long it stays open at first (doubling to the max) (M5.6). */

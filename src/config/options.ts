@@ -641,6 +641,13 @@ export function resolveOptions(sources: OptionSources = {}): NodeOptions {
   if (opts.memberTimeoutMs <= opts.heartbeatIntervalMs) {
     throw new ConfigError('cluster.member_timeout', 'must be longer than cluster.heartbeat_interval');
   }
+  if (opts.maxPayloadBytes > D.MAX_PAYLOAD_LIMIT_BYTES) {
+    // A message crosses the mesh (forwarded, replicated, handed off) in one frame (MESH.md M4.1).
+    throw new ConfigError(
+      'performance.max_message_size',
+      `must be at most ${D.MAX_PAYLOAD_LIMIT_BYTES / 1024} KiB: a message crosses the mesh in one frame`,
+    );
+  }
   if (opts.maxTotalPendingBytes < opts.maxPendingBytes) {
     throw new ConfigError('limits.max_total_pending', 'must be at least limits.max_pending');
   }

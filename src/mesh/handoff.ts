@@ -17,6 +17,7 @@ import type { Links } from './links.js';
 import { joinBody, packBodies } from './bodies.js';
 import {
   fetchedMessages,
+  fetchedMore,
   handoffFetch,
   handoffGroups,
   handoffInventory,
@@ -32,6 +33,8 @@ export const HANDOFF_PROTOCOL = '/swarmmq/handoff/1.0.0';
 /** Inventory entries per page and message bodies per fetch: frames stay well under the frame limit. */
 const INVENTORY_PAGE = 4000;
 const FETCH_BATCH = 128;
+/** Body bytes in one fetch answer: half a frame, so a frame never reaches MAX_MESH_FRAME_BYTES. */
+const FETCH_MAX_BYTES = 4 * 1024 * 1024;
 /** A hand-off of more messages than this logs its progress this often. */
 const PROGRESS_EVERY = 10_240;
 /** A failed merge is tried again this often, doubling, while the peer stays a member. */
@@ -292,16 +295,22 @@ export class Handoff {
     }
     if (theirMeta !== undefined && !engine.isDestination(name))
       engine.createDestination(name, theirMeta.settings, true);
-    for (let i = 0; i < toFetch.length; i += FETCH_BATCH) {
-      const batch = toFetch.slice(i, i + FETCH_BATCH);
-      const seqs = batch.map((b) => b.seq);
+    const states = new Map(toFetch.map((b) => [b.seq, b.st]));
+    const queue = toFetch.map((b) => b.seq);
+    let asked = 0;
+    while (queue.length > 0) {
+      const seqs = queue.splice(0, FETCH_BATCH);
       const a = await ch.request('fetch', { d: name, seqs });
       const msgs = fetchedMessages(a.head, a.data ?? Buffer.alloc(0), seqs);
-      const states = new Map(batch.map((b) => [b.seq, b.st]));
+      // Held back for the answer's byte budget: asked for first in the next round.
+      const more = fetchedMore(a.head, seqs);
+      if (more.length === seqs.length) throw new Error(`fetch of ${name} from ${peer} made no progress`);
+      queue.unshift(...more);
       // A batch at once: each import waits for its sync here and at the replicas.
       await Promise.all(msgs.map((m) => engine.importMessage(name, m, states.get(m.seq) ?? [])));
       out.imported += msgs.length;
-      this.progress(name, peer, 'taking over', i + batch.length, toFetch.length);
+      asked += seqs.length - more.length;
+      this.progress(name, peer, 'taking over', asked, toFetch.length);
     }
     // 3. Bring the peer up to date, if it is to keep a copy.
     if (!this.init.preferenceOf(name).includes(peer)) return out;
@@ -364,7 +373,7 @@ export class Handoff {
           }
           case 'fetch': {
             const { d, seqs } = handoffFetch(head, FETCH_BATCH);
-            return encodeMessages(await engine.exportMessages(d, seqs));
+            return encodeMessages(await engine.exportMessages(d, seqs), seqs);
           }
           case 'groups': {
             const { d, ...inv } = handoffGroups(head);
@@ -413,7 +422,24 @@ function replicate(ch: Channel, name: string, m: ReplicatedMessage): Promise<Ans
   );
 }
 
-function encodeMessages(msgs: ReplicatedMessage[]): Answer {
-  const { meta, data } = packBodies(msgs);
-  return { head: { msgs: meta }, data };
+/**
+ * A fetch answer: bodies up to FETCH_MAX_BYTES (always at least one
+ * message), and the asked seqs held back for that budget under `more`, so
+ * large messages never make a frame past the mesh's limit (M4.1).
+ */
+function encodeMessages(msgs: ReplicatedMessage[], asked: readonly number[]): Answer {
+  let bytes = 0;
+  let n = 0;
+  while (n < msgs.length) {
+    const m = msgs[n]!;
+    const size = m.payload.length + (m.headers?.length ?? 0);
+    if (n > 0 && bytes + size > FETCH_MAX_BYTES) break;
+    bytes += size;
+    n++;
+  }
+  const sent = new Set(msgs.slice(0, n).map((m) => m.seq));
+  const held = new Set(msgs.slice(n).map((m) => m.seq));
+  const { meta, data } = packBodies(msgs.slice(0, n));
+  const more = asked.filter((s) => held.has(s) && !sent.has(s));
+  return { head: more.length === 0 ? { msgs: meta } : { msgs: meta, more }, data };
 }

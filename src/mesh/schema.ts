@@ -457,6 +457,16 @@ export function inventoryPage(head: unknown, after: number, limit: number): Inve
 }
 
 /** A peer's answer to `fetch`: messages among the seqs asked, bodies in the data. */
+/** The seqs a fetch answer held back to stay under its byte budget (M7.2): asked for, to ask again. */
+export function fetchedMore(head: unknown, seqs: readonly number[]): number[] {
+  const asked = new Set(seqs);
+  return list(record(head, 'fetch answer').more ?? [], 'more', seqs.length, (v, w) => {
+    const seq = int(v, w, 1);
+    if (!asked.has(seq)) throw new MalformedMessage(`${w}: not asked for`);
+    return seq;
+  });
+}
+
 export function fetchedMessages(head: unknown, data: Buffer, seqs: readonly number[]): ReplicatedMessage[] {
   const asked = new Set(seqs);
   const msgs = list(record(head, 'fetch answer').msgs ?? [], 'msgs', seqs.length, (v, w) => {

@@ -185,3 +185,11 @@ for (const file of configFiles) {
     t.is(await c.flushed(), '');
   });
 }
+
+test('max_message_size stays within one mesh frame (MESH.md M4.1)', (t) => {
+  t.is(resolveOptions({ overrides: { maxPayloadBytes: 7 * 1024 * 1024 } }).maxPayloadBytes, 7 * 1024 * 1024);
+  const err = t.throws(() => resolveOptions({ overrides: { maxPayloadBytes: 8 * 1024 * 1024 } }), {
+    instanceOf: ConfigError,
+  });
+  t.is(err?.key, 'performance.max_message_size');
+});
