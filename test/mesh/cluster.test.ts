@@ -406,7 +406,10 @@ test.serial('kill -9 of the owner under a steady stream of confirmed sends', asy
   }
 
   const reader = await durable(t, survivors.find((n) => n !== entry) ?? entry);
-  const { msgs, refused } = await drain(reader, 'stream1', 'g1', { timeoutMs: 90_000 });
+  const { msgs, refused } = await drain(reader, 'stream1', 'g1', {
+    timeoutMs: 90_000,
+    expect: stream.confirmed.keys(),
+  });
   const dups = assertDelivered(t, stream.confirmed.keys(), msgs);
   t.log(
     `drained ${msgs.length} deliveries (${dups} duplicates) for ${stream.confirmed.size} confirmed ids; refused pulls: ${tally(refused)}`,
