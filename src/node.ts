@@ -13,6 +13,8 @@ import { KeyRing } from './crypto/seal.js';
 import { DurableEngine } from './durable/engine.js';
 import { VERSION } from './version.js';
 import { Mesh } from './mesh/mesh.js';
+import { MONITOR_PORT_OFFSET } from './config/defaults.js';
+import { MonitorServer } from './monitor/server.js';
 
 export interface StartNodeInit {
   options: NodeOptions;
@@ -29,6 +31,8 @@ export interface SwarmNode {
   readonly log: Logger;
   /** host:port of the client port. */
   readonly clientAddress: string;
+  /** The monitoring endpoints; undefined when monitor.enabled is false. */
+  readonly monitor: MonitorServer | undefined;
   /** The options in force: the start options, with what reloads changed (SECURITY.md SEC2.6). */
   readonly current: NodeOptions;
   /**
@@ -60,10 +64,24 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
   const durable = await openEngine(options, ring, log.child({ component: 'durable' }));
   const server = new ClientServer(options, log.child({ component: 'server' }), durable);
   let mesh: Mesh | undefined;
+  let monitor: MonitorServer | undefined;
+  const startedAt = new Date();
   try {
     await server.listen();
     if (options.meshEnabled) mesh = await startMesh(options, server, durable, log);
+    if (options.monitorEnabled) {
+      monitor = new MonitorServer({
+        host: options.monitorHost ?? options.host,
+        port: monitorPort(options, server.port),
+        log: log.child({ component: 'monitor' }),
+        readiness: () =>
+          mesh === undefined || mesh.hasJoined ? { ready: true } : { ready: false, why: 'joining the mesh' },
+        varz: () => varz(options, server, durable, mesh, monitor, startedAt),
+      });
+      await monitor.listen();
+    }
   } catch (err) {
+    await mesh?.stop();
     await server.close();
     await durable.close();
     throw err;
@@ -76,6 +94,7 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
       client: clientAddress,
       host: server.host,
       port: server.port,
+      ...(monitor === undefined ? {} : { monitor: `${options.monitorHost ?? server.host}:${monitor.port}` }),
       options: loggableOptions(options),
     },
     'node started',
@@ -104,9 +123,11 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
     mesh,
     log,
     clientAddress,
+    monitor,
     stop() {
       stopping ??= (async () => {
         log.info({ connections: server.connections.size }, 'node stopping');
+        await monitor?.close();
         await server.close();
         await mesh?.stop();
         await durable.close();
@@ -114,6 +135,68 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
       })();
       return stopping;
     },
+  };
+}
+
+/** The monitoring port: as configured, else the client port + 4000 (8222), or a free one beside port 0. */
+function monitorPort(o: NodeOptions, clientPort: number): number {
+  if (o.monitorPort !== undefined) return o.monitorPort;
+  if (o.port === 0) return 0;
+  const p = clientPort + MONITOR_PORT_OFFSET;
+  return p <= 65535 ? p : 0;
+}
+
+/** The `/varz` document: counters and settings, never a secret. */
+function varz(
+  o: NodeOptions,
+  server: ClientServer,
+  durable: DurableEngine,
+  mesh: Mesh | undefined,
+  monitor: MonitorServer | undefined,
+  startedAt: Date,
+): Record<string, unknown> {
+  const s = server.stats();
+  const mem = process.memoryUsage();
+  return {
+    server_id: server.serverId,
+    server_name: server.name,
+    version: VERSION,
+    cluster: o.clusterName,
+    host: server.host,
+    port: server.port,
+    monitor_port: monitor?.port,
+    start: startedAt.toISOString(),
+    now: new Date().toISOString(),
+    uptime_s: Math.round((Date.now() - startedAt.getTime()) / 1000),
+    auth_required: server.auth !== undefined,
+    tls_required: o.tlsCertFile !== undefined,
+    connections: s.connections,
+    total_connections: s.totalConnections,
+    subscriptions: s.subscriptions,
+    in_bytes: s.bytesIn,
+    out_bytes: s.bytesOut,
+    closes: s.closes,
+    durable: { destinations: durable.dests.size, ...durable.stats },
+    mesh:
+      mesh === undefined
+        ? null
+        : {
+            peer_id: mesh.selfId,
+            members: mesh.memberCount,
+            joined: mesh.hasJoined,
+            refused_connections: mesh.admission?.refused ?? {},
+          },
+    limits: {
+      max_payload: o.maxPayloadBytes,
+      max_control_line: o.maxControlLineBytes,
+      max_connections: o.maxConnections,
+      max_connection_rate: o.maxConnectionRate,
+      max_subscriptions: o.maxSubscriptions,
+      max_subscription_tokens: o.maxSubscriptionTokens,
+      max_pending: o.maxPendingBytes,
+      max_total_pending: o.maxTotalPendingBytes,
+    },
+    mem: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed },
   };
 }
 

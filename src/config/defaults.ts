@@ -155,6 +155,13 @@ export const CLOSE_FLUSH_GRACE_MS = 2000;
 
 /** The mesh port is the client port plus this (4222 -> 6222, NATS's cluster port), so nodes with different client ports never clash. */
 export const MESH_PORT_OFFSET = 2000;
+
+/**
+ * The monitoring HTTP port is the client port plus this, so the default
+ * client port 4222 gives nats-server's monitoring port 8222, and nodes
+ * started side by side on one host do not collide.
+ */
+export const MONITOR_PORT_OFFSET = 4000;
 /** Copies of each destination (owner + replicas); capped at the cluster size (M3.1). */
 export const DEFAULT_REPLICATION_FACTOR = 3;
 /** Membership heartbeat: often enough that a lost node is noticed in a few seconds (M2.2). */

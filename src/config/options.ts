@@ -89,6 +89,12 @@ export interface NodeOptions {
   readonly maxBytesPerDestination: number;
   /** Consumer groups per destination. @default 64 */
   readonly maxGroupsPerDestination: number;
+  /** Whether the node serves the monitoring HTTP endpoints (/healthz, /readyz, /varz). @default true */
+  readonly monitorEnabled: boolean;
+  /** Monitoring HTTP bind address. @default the client host */
+  readonly monitorHost: string | undefined;
+  /** Monitoring HTTP port; 0 picks a free one. @default client port + 4000 (8222), or 0 when the client port is 0 */
+  readonly monitorPort: number | undefined;
   /** Whether the node joins a mesh; off, it is a standalone node. @default true */
   readonly meshEnabled: boolean;
   /** Mesh (libp2p) bind address. @default the client host */
@@ -453,6 +459,30 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     describe: 'consumer groups per destination',
   },
   {
+    key: 'monitorEnabled',
+    yaml: 'monitor.enabled',
+    env: 'SWARMMQ_MONITOR',
+    flag: 'monitor',
+    kind: 'bool',
+    describe: 'serve the monitoring HTTP endpoints /healthz, /readyz and /varz',
+  },
+  {
+    key: 'monitorHost',
+    yaml: 'monitor.host',
+    env: 'SWARMMQ_MONITOR_HOST',
+    flag: 'monitor-host',
+    kind: 'host',
+    describe: 'monitoring HTTP bind address (default: the client host)',
+  },
+  {
+    key: 'monitorPort',
+    yaml: 'monitor.port',
+    env: 'SWARMMQ_MONITOR_PORT',
+    flag: 'monitor-port',
+    kind: 'port',
+    describe: 'monitoring HTTP port (default: client port + 4000, so 8222; 0 picks a free one)',
+  },
+  {
     key: 'meshEnabled',
     yaml: 'cluster.enabled',
     env: 'SWARMMQ_MESH',
@@ -581,6 +611,9 @@ export const DEFAULT_OPTIONS: NodeOptions = Object.freeze({
   maxMsgsPerDestination: D.DEFAULT_MAX_MSGS_PER_DESTINATION,
   maxBytesPerDestination: D.DEFAULT_MAX_BYTES_PER_DESTINATION,
   maxGroupsPerDestination: D.DEFAULT_MAX_GROUPS_PER_DESTINATION,
+  monitorEnabled: true,
+  monitorHost: undefined,
+  monitorPort: undefined,
   meshEnabled: true,
   meshHost: undefined,
   meshPort: undefined,

@@ -315,6 +315,16 @@ export class Mesh extends EventEmitter {
     this.finishJoin('view complete');
   }
 
+  /** Whether this node has joined (M7.2): it serves what it owns from then on. */
+  get hasJoined(): boolean {
+    return this.joined;
+  }
+
+  /** Live members, this node included. */
+  get memberCount(): number {
+    return this.membership.liveIds().length;
+  }
+
   private finishJoin(why: string): void {
     if (this.joined) return;
     this.joined = true;

@@ -197,9 +197,16 @@ test('no marker from a payload or header value is on the wire between nodes or o
   t.true(hpub?.headers.includes(`X-Secret: ${headerMarker}`), hpub?.headers.toString());
 
   // Every socket of the nodes is on a client port or the mesh: no other path between them to capture.
+  // The monitoring ports serve HTTP to operators, never node to node: they count with the client ports.
+  const monitorPorts = await Promise.all(
+    nodes.map(async (n) => {
+      const started = await n.proc.waitForLog((l) => l.msg === 'node started');
+      return Number(String(started.monitor).split(':').pop());
+    }),
+  );
   const sockets = nodeSockets(
     nodes.map((n) => n.proc.child.pid!),
-    nodes.map((n) => n.port),
+    [...nodes.map((n) => n.port), ...monitorPorts],
     meshPorts,
   );
   t.true(
