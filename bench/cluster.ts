@@ -66,6 +66,7 @@ import {
   spawnNatsServer,
   spawnSwarm,
   withTimeout,
+  readFlags,
 } from './lib.js';
 import {
   environment,
@@ -143,35 +144,26 @@ function parseConfig(s: string): ClusterConfig {
 }
 
 function parseArgs(argv: string[]): Options {
-  let quick = false;
-  let msgs: number | undefined;
-  let dests = 15;
-  let window = 256;
-  let configs = '1x1,3x1,3x3,5x3';
-  let waitQuietMs = 0;
-  let json: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) usage(`${a} needs a value`);
-      return v;
-    };
-    const int = (lo: number, hi: number): number => {
-      const n = Number(value());
-      if (!Number.isInteger(n) || n < lo || n > hi) usage(`${a}: ${lo}..${hi}`);
-      return n;
-    };
-    if (a === '--quick') quick = true;
-    else if (a === '--json') json = value();
-    else if (a === '--configs') configs = value();
-    else if (a === '--msgs') msgs = int(100, 1_000_000);
-    else if (a === '--dests') dests = int(1, 100);
-    else if (a === '--window') window = int(1, 10_000);
-    else if (a === '--wait-quiet') waitQuietMs = int(0, 600) * 1000;
-    else if (a === '--help' || a === '-h') usage();
-    else usage(`unknown argument ${a}`);
-  }
+  const f = readFlags(
+    argv,
+    {
+      quick: { type: 'boolean' },
+      json: { type: 'string' },
+      configs: { type: 'string' },
+      msgs: { type: 'number', min: 100, max: 1_000_000 },
+      dests: { type: 'number', min: 1, max: 100 },
+      window: { type: 'number', min: 1, max: 10_000 },
+      'wait-quiet': { type: 'number', min: 0, max: 600 },
+    },
+    usage,
+  );
+  const quick = f.quick === true;
+  const msgs = f.msgs;
+  const dests = f.dests ?? 15;
+  const window = f.window ?? 256;
+  const configs = f.configs ?? '1x1,3x1,3x3,5x3';
+  const waitQuietMs = (f['wait-quiet'] ?? 0) * 1000;
+  const json = f.json;
   return {
     quick,
     msgs: msgs ?? (quick ? 3_000 : 20_000),

@@ -62,6 +62,7 @@ import {
   spawnSwarm,
   tryExec,
   withTimeout,
+  readFlags,
 } from './lib.js';
 import {
   type BenchSecurity,
@@ -124,43 +125,34 @@ interface Config {
 }
 
 function parseArgs(argv: string[]): Config {
-  let quick = false;
-  let runs: number | undefined;
-  let json: string | undefined;
-  let waitQuietMs = 0;
-  let profileDir: string | undefined;
+  const f = readFlags(
+    argv,
+    {
+      quick: { type: 'boolean' },
+      tls: { type: 'boolean' },
+      token: { type: 'boolean' },
+      json: { type: 'string' },
+      profile: { type: 'string' },
+      'wait-quiet': { type: 'number', min: 0, max: 600, integer: false },
+      window: { type: 'number', min: 0, max: Number.MAX_SAFE_INTEGER },
+      runs: { type: 'number', min: 1, max: 10 },
+      workloads: { type: 'string' },
+    },
+    usage,
+  );
+  const quick = f.quick === true;
+  const runs = f.runs;
+  const json = f.json;
+  const waitQuietMs = (f['wait-quiet'] ?? 0) * 1000;
+  const profileDir = f.profile;
+  const floodWindow = f.window ?? DEFAULT_FLOOD_WINDOW;
+  const useTls = f.tls === true;
+  const useToken = f.token === true;
   let workloads: WorkloadName[] | undefined;
-  let floodWindow = DEFAULT_FLOOD_WINDOW;
-  let useTls = false;
-  let useToken = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) usage(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--quick') quick = true;
-    else if (a === '--tls') useTls = true;
-    else if (a === '--token') useToken = true;
-    else if (a === '--json') json = value();
-    else if (a === '--profile') profileDir = value();
-    else if (a === '--wait-quiet') {
-      const sec = Number(value());
-      if (!Number.isFinite(sec) || sec < 0 || sec > 600) usage('--wait-quiet must be 0..600 seconds');
-      waitQuietMs = sec * 1000;
-    } else if (a === '--window') {
-      floodWindow = Number(value());
-      if (!Number.isInteger(floodWindow) || floodWindow < 0) usage('--window must be a count >= 0');
-    } else if (a === '--runs') {
-      runs = Number(value());
-      if (!Number.isInteger(runs) || runs < 1 || runs > 10) usage('--runs must be 1..10');
-    } else if (a === '--workloads') {
-      const list = value().split(',');
-      for (const w of list) if (!ALL_WORKLOADS.includes(w as WorkloadName)) usage(`unknown workload ${w}`);
-      workloads = list as WorkloadName[];
-    } else if (a === '--help' || a === '-h') usage();
-    else usage(`unknown argument ${a}`);
+  if (f.workloads !== undefined) {
+    const list = f.workloads.split(',');
+    for (const w of list) if (!ALL_WORKLOADS.includes(w as WorkloadName)) usage(`unknown workload ${w}`);
+    workloads = list as WorkloadName[];
   }
   return {
     quick,

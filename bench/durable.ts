@@ -64,6 +64,7 @@ import {
   spawnNatsServer,
   spawnSwarm,
   withTimeout,
+  readFlags,
 } from './lib.js';
 import {
   environment,
@@ -103,40 +104,26 @@ interface Config {
 }
 
 function parseArgs(argv: string[]): Config {
-  let quick = false;
-  let json: string | undefined;
-  let disk = false;
-  let diskMsgs = 1_000_000;
-  let msgs: number | undefined;
-  let runs: number | undefined;
-  let waitQuietMs = 0;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) usage(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--quick') quick = true;
-    else if (a === '--json') json = value();
-    else if (a === '--disk') disk = true;
-    else if (a === '--disk-msgs') {
-      diskMsgs = Number(value());
-      if (!Number.isInteger(diskMsgs) || diskMsgs < 1000 || diskMsgs > 5_000_000)
-        usage('--disk-msgs: 1000..5000000');
-    } else if (a === '--msgs') {
-      msgs = Number(value());
-      if (!Number.isInteger(msgs) || msgs < 1000 || msgs > 2_000_000) usage('--msgs: 1000..2000000');
-    } else if (a === '--runs') {
-      runs = Number(value());
-      if (!Number.isInteger(runs) || runs < 1 || runs > 10) usage('--runs: 1..10');
-    } else if (a === '--wait-quiet') {
-      const sec = Number(value());
-      if (!Number.isFinite(sec) || sec < 0 || sec > 600) usage('--wait-quiet: 0..600 seconds');
-      waitQuietMs = sec * 1000;
-    } else if (a === '--help' || a === '-h') usage();
-    else usage(`unknown argument ${a}`);
-  }
+  const f = readFlags(
+    argv,
+    {
+      quick: { type: 'boolean' },
+      json: { type: 'string' },
+      disk: { type: 'boolean' },
+      'disk-msgs': { type: 'number', min: 1000, max: 5_000_000 },
+      msgs: { type: 'number', min: 1000, max: 2_000_000 },
+      runs: { type: 'number', min: 1, max: 10 },
+      'wait-quiet': { type: 'number', min: 0, max: 600, integer: false },
+    },
+    usage,
+  );
+  const quick = f.quick === true;
+  const json = f.json;
+  const disk = f.disk === true;
+  const diskMsgs = f['disk-msgs'] ?? 1_000_000;
+  const msgs = f.msgs;
+  const runs = f.runs;
+  const waitQuietMs = (f['wait-quiet'] ?? 0) * 1000;
   return {
     quick,
     runs: runs ?? (quick ? 1 : 2),

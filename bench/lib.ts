@@ -13,6 +13,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 // ---------------------------------------------------------------- timing
 
@@ -438,4 +439,61 @@ export function machineInfo(): MachineInfo {
     node: process.version,
     natsServer: tryExec(NATS_SERVER, ['--version']).replace(/^nats-server:\s*/, ''),
   };
+}
+
+// ---------------------------------------------------------------- command line
+
+/** A benchmark flag: a switch, a text, or a number in a range (`integer` unless said otherwise). */
+export type FlagSpec =
+  { type: 'boolean' } | { type: 'string' } | { type: 'number'; min: number; max: number; integer?: boolean };
+
+type FlagValues<S extends Record<string, FlagSpec>> = {
+  [K in keyof S]?: S[K] extends { type: 'boolean' }
+    ? boolean
+    : S[K] extends { type: 'number' }
+      ? number
+      : string;
+};
+
+/**
+ * Reads `--flag [value]` arguments with node's parseArgs (unknown flags and
+ * missing values are errors) and checks numbers against their range; every
+ * refusal goes to `usage` with the flag named. `--help`/`-h` calls usage().
+ */
+export function readFlags<S extends Record<string, FlagSpec>>(
+  argv: string[],
+  spec: S,
+  usage: (err?: string) => never,
+): FlagValues<S> {
+  const options: Record<string, { type: 'boolean' | 'string'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const [name, f] of Object.entries(spec))
+    options[name] = { type: f.type === 'boolean' ? 'boolean' : 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<
+      string,
+      string | boolean | undefined
+    >;
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  if (values.help === true) usage();
+  const out: Record<string, unknown> = {};
+  for (const [name, f] of Object.entries(spec)) {
+    const v = values[name];
+    if (v === undefined) continue;
+    if (f.type !== 'number') {
+      out[name] = v;
+      continue;
+    }
+    const n = Number(v);
+    const integer = f.integer ?? true;
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < f.min || n > f.max) {
+      usage(`--${name}: ${f.min}..${f.max}${integer ? '' : ' (a number)'}, got ${JSON.stringify(v)}`);
+    }
+    out[name] = n;
+  }
+  return out as FlagValues<S>;
 }

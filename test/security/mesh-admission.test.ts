@@ -100,6 +100,27 @@ interface MemberInit {
   flags?: string[];
 }
 
+/** One member of a fresh cluster with a fresh cluster key, its peer key given and its flags. */
+async function keyedMember(
+  t: ExecutionContext,
+  peerKey: PrivateKey,
+  flags: string[],
+  logLevel?: string,
+): Promise<{ m: Member; cluster: string; key: string }> {
+  const root = tempDir(t);
+  const cluster = `adm-${randomBytes(4).toString('hex')}`;
+  const key = randomBytes(32).toString('hex');
+  const m = await startMember(t, {
+    dataDir: dataDirWithKey(path.join(root, 'node'), peerKey),
+    cluster,
+    registryDir: path.join(root, 'registry'),
+    clusterKey: key,
+    flags,
+    ...(logLevel === undefined ? {} : { logLevel }),
+  });
+  return { m, cluster, key };
+}
+
 /** A data dir holding `key` as the node's peer key (src/mesh/peer.ts reads it), so its peer id is known before start. */
 function dataDirWithKey(dataDir: string, key: PrivateKey): string {
   mkdirSync(dataDir, { recursive: true });
@@ -540,18 +561,7 @@ test.serial('SEC1.3 no refusal, at any log level, shows the cluster key', async 
   // below info is searched too); every kind of refusal.
   const k = await generateKeyPair('Ed25519');
   const selfId = peerIdFromPrivateKey(k).toString();
-  const root = tempDir(t);
-  const dataDir = dataDirWithKey(path.join(root, 'node'), k);
-  const cluster = `adm-${randomBytes(4).toString('hex')}`;
-  const key = randomBytes(32).toString('hex');
-  const m = await startMember(t, {
-    dataDir,
-    cluster,
-    registryDir: path.join(root, 'registry'),
-    clusterKey: key,
-    flags: ['--allowed-peer', selfId],
-    logLevel: 'debug',
-  });
+  const { m, cluster, key } = await keyedMember(t, k, ['--allowed-peer', selfId], 'debug');
   for (const [outsiderKey, reason] of [
     [undefined, 'handshake_failed'],
     [randomBytes(32).toString('hex'), 'handshake_failed'],
@@ -570,17 +580,12 @@ test.serial('SEC1.2 --allowed-peer is repeatable: every listed peer is let in', 
   const [self, listed] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')]);
   const selfId = peerIdFromPrivateKey(self).toString();
   const listedId = peerIdFromPrivateKey(listed).toString();
-  const root = tempDir(t);
-  const dataDir = dataDirWithKey(path.join(root, 'node'), self);
-  const cluster = `adm-${randomBytes(4).toString('hex')}`;
-  const key = randomBytes(32).toString('hex');
-  const m = await startMember(t, {
-    dataDir,
-    cluster,
-    registryDir: path.join(root, 'registry'),
-    clusterKey: key,
-    flags: ['--allowed-peer', listedId, '--allowed-peer', selfId],
-  });
+  const { m, cluster, key } = await keyedMember(t, self, [
+    '--allowed-peer',
+    listedId,
+    '--allowed-peer',
+    selfId,
+  ]);
   t.is(m.started.allowedPeers, 2, 'mesh started counts both --allowed-peer flags');
 
   // The first listed peer, holding the key, connects, opens gossip and reads heartbeats.
