@@ -16,6 +16,7 @@ import type {
   ReplicatedMessage,
 } from '../../src/durable/types.js';
 import type { DurableEngine } from '../../src/durable/engine.js';
+import type { DestinationSettings } from '../../src/durable/model.js';
 import { DurableRouting } from '../../src/mesh/durable-routing.js';
 import * as C from './contracts.js';
 
@@ -83,7 +84,10 @@ export function fakeLinks(channelFor: (protocol: string) => FakeChannel): {
   return { links: links as unknown as Links, handlers };
 }
 
-const SETTINGS = {
+/** Destination settings without the dead-letter name, as most samples carry them. */
+type WireSettings = Omit<DestinationSettings, 'deadLetter'>;
+
+const SETTINGS: WireSettings = {
   defaultTtlMs: 0,
   maxMsgs: 1000,
   maxBytes: 1 << 26,
@@ -91,6 +95,11 @@ const SETTINGS = {
   maxDeliveries: 5,
   ackTimeoutMs: 5000,
 };
+
+/** Valid destination settings for samples, with `changes` laid over them. */
+export function sampleSettings(changes: Partial<WireSettings> = {}): WireSettings {
+  return { ...SETTINGS, ...changes };
+}
 
 function message(seq: number, now: number): ReplicatedMessage {
   return {

@@ -17,6 +17,7 @@ import {
   fakeLinks,
   onWire,
   sampleMessage,
+  sampleSettings,
   silentLog,
   ownerRouting,
   type Sample,
@@ -144,15 +145,7 @@ async function replicaSamples(): Promise<Sample[]> {
     silentLog,
   );
   for (const seq of [1, 2, 3, 4]) await replicator.message('orders', sampleMessage(seq));
-  const settings = {
-    defaultTtlMs: 0,
-    maxMsgs: 100,
-    maxBytes: 1 << 20,
-    deadLetterExpired: false,
-    maxDeliveries: 5,
-    ackTimeoutMs: 5000,
-    deadLetter: 'orders.DLQ',
-  };
+  const settings = { ...sampleSettings({ maxMsgs: 100, maxBytes: 1 << 20 }), deadLetter: 'orders.DLQ' };
   replicator.change('orders', { op: 'dest', settings });
   replicator.change('orders', { op: 'group', group: 'billing', ackTimeoutMs: 5000, maxDeliveries: 5 });
   replicator.change('orders', {

@@ -15,7 +15,7 @@ import { inventoryPage, memberInfo, replicaChange, replicaMessage, routeMsg } fr
 import { Router } from '../../src/server/router.js';
 import type { Stream } from '@libp2p/interface';
 import { fuzzers } from '../fuzz/fuzzers.js';
-import { ContractEngine, FakeChannel, fakeLinks, silentLog } from '../fuzz/fakes.js';
+import { ContractEngine, FakeChannel, fakeLinks, sampleSettings, silentLog } from '../fuzz/fakes.js';
 import { heartbeat, PEER, SELF } from '../fuzz/samples.js';
 
 const SEED = Number(process.env.SWARMMQ_FUZZ_SEED ?? 4242);
@@ -112,12 +112,7 @@ test('M4.6 a stored message its ready queue cannot place is refused (priority 11
 
 test('M4.6 settings with fields no destination has are left behind (a deep one broke every later write)', (t) => {
   const settings = {
-    defaultTtlMs: 0,
-    maxMsgs: 1,
-    maxBytes: 1,
-    deadLetterExpired: false,
-    maxDeliveries: 1,
-    ackTimeoutMs: 1,
+    ...sampleSettings(),
     x: JSON.parse(`${'['.repeat(20_000)}${']'.repeat(20_000)}`) as unknown,
   };
   const { change } = replicaChange({ d: 'orders', c: { op: 'dest', settings } });
@@ -144,14 +139,7 @@ test('M4.6 a core message whose subject or reply would break a client line is re
 
 test('M4.6 an inventory page that does not move past the last one is refused (paging went on forever)', (t) => {
   const inv = {
-    settings: {
-      defaultTtlMs: 0,
-      maxMsgs: 1,
-      maxBytes: 1,
-      deadLetterExpired: false,
-      maxDeliveries: 1,
-      ackTimeoutMs: 1,
-    },
+    settings: sampleSettings(),
     lastSeq: 9,
     groups: [],
     items: [],
