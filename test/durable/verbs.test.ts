@@ -1077,7 +1077,15 @@ test('D4.6 max_deliveries by ack timeout; max_deliveries=0 via CREATE means no l
   t.true(first.every((m) => m.deliveries === 1));
   await waitDepth(node, 'q.DLQ', 1);
   t.is((await dest(c, 'q')).depth, 0);
-  const [inspect] = await node.durable.pull({ destination: 'q.DLQ', group: 'inspect', max: 1, waitMs: 0 });
+  // q.DLQ takes the node's 150 ms ack timeout and max_deliveries 1 too: a slow read
+  // would let the inspecting delivery time out and be dropped, so this group waits longer.
+  const [inspect] = await node.durable.pull({
+    destination: 'q.DLQ',
+    group: 'inspect',
+    max: 1,
+    waitMs: 0,
+    ackTimeoutMs: 60_000,
+  });
   t.is(inspect!.producer, 'q/g/max_deliveries');
 
   c.send('CREATE unlimited max_deliveries=0 ack_timeout=1m\r\n');
