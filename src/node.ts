@@ -15,6 +15,7 @@ import { VERSION } from './version.js';
 import { Mesh } from './mesh/mesh.js';
 import { MONITOR_PORT_OFFSET } from './config/defaults.js';
 import { MonitorServer } from './monitor/server.js';
+import { nodeEndpoints } from './monitor/endpoints.js';
 
 export interface StartNodeInit {
   options: NodeOptions;
@@ -70,13 +71,12 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
     await server.listen();
     if (options.meshEnabled) mesh = await startMesh(options, server, durable, log);
     if (options.monitorEnabled) {
+      const view = { options, server, durable, mesh, startedAt, monitorPort: () => monitor?.port };
       monitor = new MonitorServer({
         host: options.monitorHost ?? options.host,
         port: monitorPort(options, server.port),
         log: log.child({ component: 'monitor' }),
-        readiness: () =>
-          mesh === undefined || mesh.hasJoined ? { ready: true } : { ready: false, why: 'joining the mesh' },
-        varz: () => varz(options, server, durable, mesh, monitor, startedAt),
+        endpoints: nodeEndpoints(view),
       });
       await monitor.listen();
     }
@@ -144,60 +144,6 @@ function monitorPort(o: NodeOptions, clientPort: number): number {
   if (o.port === 0) return 0;
   const p = clientPort + MONITOR_PORT_OFFSET;
   return p <= 65535 ? p : 0;
-}
-
-/** The `/varz` document: counters and settings, never a secret. */
-function varz(
-  o: NodeOptions,
-  server: ClientServer,
-  durable: DurableEngine,
-  mesh: Mesh | undefined,
-  monitor: MonitorServer | undefined,
-  startedAt: Date,
-): Record<string, unknown> {
-  const s = server.stats();
-  const mem = process.memoryUsage();
-  return {
-    server_id: server.serverId,
-    server_name: server.name,
-    version: VERSION,
-    cluster: o.clusterName,
-    host: server.host,
-    port: server.port,
-    monitor_port: monitor?.port,
-    start: startedAt.toISOString(),
-    now: new Date().toISOString(),
-    uptime_s: Math.round((Date.now() - startedAt.getTime()) / 1000),
-    auth_required: server.auth !== undefined,
-    tls_required: o.tlsCertFile !== undefined,
-    connections: s.connections,
-    total_connections: s.totalConnections,
-    subscriptions: s.subscriptions,
-    in_bytes: s.bytesIn,
-    out_bytes: s.bytesOut,
-    closes: s.closes,
-    durable: { destinations: durable.dests.size, ...durable.stats },
-    mesh:
-      mesh === undefined
-        ? null
-        : {
-            peer_id: mesh.selfId,
-            members: mesh.memberCount,
-            joined: mesh.hasJoined,
-            refused_connections: mesh.admission?.refused ?? {},
-          },
-    limits: {
-      max_payload: o.maxPayloadBytes,
-      max_control_line: o.maxControlLineBytes,
-      max_connections: o.maxConnections,
-      max_connection_rate: o.maxConnectionRate,
-      max_subscriptions: o.maxSubscriptions,
-      max_subscription_tokens: o.maxSubscriptionTokens,
-      max_pending: o.maxPendingBytes,
-      max_total_pending: o.maxTotalPendingBytes,
-    },
-    mem: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed },
-  };
 }
 
 /** Structural equality for option values (frozen plain data, Buffers for keys). */

@@ -1,23 +1,28 @@
 /**
- * The monitoring HTTP endpoints, in the style of nats-server's monitoring
- * port: `/healthz` (the process serves), `/readyz` (it can serve what it
- * owns: listening and, in a cluster, joined the mesh) and `/varz` (the
- * node's counters as JSON). Read-only, GET only, no secrets: what it shows
- * comes from the sources the node passes in.
+ * The monitoring HTTP listener, in the style of nats-server's monitoring
+ * port. It owns the HTTP side only (bind, limits, methods, 404s); what each
+ * path shows comes from the endpoints the node passes in
+ * (src/monitor/endpoints.ts). Read-only, GET only, no secrets.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
 
+/** What an endpoint answers: JSON (the default) or text such as Prometheus' format. */
+export type EndpointReply =
+  | { readonly status?: number; readonly json: unknown }
+  | { readonly status?: number; readonly text: string; readonly contentType: string };
+
+/** One path: the query string in, the reply out (may be async, e.g. a scrape). */
+export type Endpoint = (query: URLSearchParams) => EndpointReply | Promise<EndpointReply>;
+
 export interface MonitorInit {
   readonly host: string;
   readonly port: number;
   readonly log: Logger;
-  /** Whether the node can serve, and why not. */
-  readonly readiness: () => { ready: boolean; why?: string };
-  /** The `/varz` document: plain data, never a secret. */
-  readonly varz: () => Record<string, unknown>;
+  /** Path ("/varz") to endpoint; listed in the 404 answer in this order. */
+  readonly endpoints: ReadonlyMap<string, Endpoint>;
 }
 
 /** A request that takes longer than this to send its head is dropped. */
@@ -70,41 +75,36 @@ export class MonitorServer {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0]!;
+    const url = new URL(req.url ?? '/', 'http://monitor');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return send(res, 405, { error: 'only GET' }, { allow: 'GET, HEAD' });
+      return send(res, { status: 405, json: { error: 'only GET' } }, { allow: 'GET, HEAD' });
     }
-    switch (path) {
-      case '/healthz':
-        return send(res, 200, { status: 'ok' });
-      case '/readyz': {
-        const r = this.init.readiness();
-        return send(
-          res,
-          r.ready ? 200 : 503,
-          r.ready ? { status: 'ready' } : { status: 'not ready', why: r.why },
-        );
-      }
-      case '/varz':
-        return send(res, 200, this.init.varz());
-      default:
-        return send(res, 404, {
-          error: `no such endpoint ${path.slice(0, 64)}`,
-          endpoints: ['/healthz', '/readyz', '/varz'],
-        });
+    const endpoint = this.init.endpoints.get(url.pathname);
+    if (endpoint === undefined) {
+      return send(res, {
+        status: 404,
+        json: {
+          error: `no such endpoint ${url.pathname.slice(0, 64)}`,
+          endpoints: [...this.init.endpoints.keys()],
+        },
+      });
     }
+    Promise.resolve()
+      .then(() => endpoint(url.searchParams))
+      .then(
+        (reply) => send(res, reply),
+        (err: unknown) => {
+          this.init.log.error({ path: url.pathname, err: String(err) }, 'monitoring endpoint failed');
+          send(res, { status: 500, json: { error: 'internal error' } });
+        },
+      );
   }
 }
 
-function send(
-  res: http.ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = `${JSON.stringify(body, null, 2)}\n`;
-  res.writeHead(status, {
-    'content-type': 'application/json',
+function send(res: http.ServerResponse, reply: EndpointReply, headers: Record<string, string> = {}): void {
+  const text = 'json' in reply ? `${JSON.stringify(reply.json, null, 2)}\n` : reply.text;
+  res.writeHead(reply.status ?? 200, {
+    'content-type': 'json' in reply ? 'application/json' : reply.contentType,
     'content-length': Buffer.byteLength(text),
     ...headers,
   });

@@ -48,9 +48,9 @@ test('healthz, readyz and varz on a standalone node; counters move with traffic'
 test('unknown paths get 404 and other methods 405, as JSON', async (t) => {
   const { node } = await startTestNode(t);
   const m = node.monitor!.port;
-  const missing = await get(m, '/connz');
+  const missing = await get(m, '/nope');
   t.is(missing.status, 404);
-  t.deepEqual(missing.body.endpoints, ['/healthz', '/readyz', '/varz']);
+  t.deepEqual((missing.body.endpoints as string[]).slice(0, 3), ['/healthz', '/readyz', '/varz']);
   t.is((await get(m, '/healthz', 'POST')).status, 405);
   const head = await get(m, '/healthz', 'HEAD');
   t.is(head.status, 200);
