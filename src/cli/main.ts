@@ -6,9 +6,14 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { registerBench } from './bench.js';
 import { registerCluster } from './cluster.js';
 import { registerGen } from './gen.js';
+import { registerPub } from './pub.js';
+import { registerPull } from './pull.js';
+import { registerSend } from './send.js';
 import { registerStart } from './start.js';
+import { registerSub } from './sub.js';
 
 const program = new Command()
   .name('swarmmq')
@@ -20,5 +25,10 @@ const program = new Command()
 registerStart(program);
 registerCluster(program);
 registerGen(program);
+registerPub(program);
+registerSub(program);
+registerSend(program);
+registerPull(program);
+registerBench(program);
 
 await program.parseAsync(process.argv);
