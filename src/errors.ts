@@ -226,6 +226,13 @@ export const DurableErrorCode = {
 } as const;
 export type DurableErrorCode = (typeof DurableErrorCode)[keyof typeof DurableErrorCode];
 
+/**
+ * What an -ERR sent to a client is counted as (protocol/METRICS.md MT2.1,
+ * swarmmq_server_errors_total{kind}): its code from this catalogue, or
+ * INTERNAL for a fault of the node's own.
+ */
+export type ErrorKind = ProtocolErrorCode | DurableErrorCode | 'INTERNAL';
+
 export class DurableError extends Error {
   override readonly name = 'DurableError';
   constructor(
@@ -233,5 +240,19 @@ export class DurableError extends Error {
     message: string,
   ) {
     super(message.replace(/'/g, '"'));
+  }
+}
+
+/**
+ * A monitoring query parameter an endpoint refuses (protocol/MONITORING.md
+ * MON1.3): answered 400 with `param` and `reason` (a value it quotes is clipped).
+ */
+export class MonitorQueryError extends Error {
+  override readonly name = 'MonitorQueryError';
+  constructor(
+    readonly param: string,
+    readonly reason: string,
+  ) {
+    super(`${param}: ${reason}`);
   }
 }

@@ -5,17 +5,19 @@
 import { mkdirSync, statSync, accessSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { StartupError } from './errors.js';
-import { createLogger, loggableOptions, type Logger } from './log.js';
+import { createLogger, loggableOptions, setLogLevel, type Logger } from './log.js';
 import type { NodeOptions } from './config/options.js';
 import { ClientServer } from './server/server.js';
+import { clientLimits, isLiveLimit, LIVE_LIMIT_KEYS } from './server/limits.js';
 import { resolveMasterKey } from './crypto/master-key.js';
 import { KeyRing } from './crypto/seal.js';
 import { DurableEngine } from './durable/engine.js';
 import { VERSION } from './version.js';
 import { Mesh } from './mesh/mesh.js';
-import { MONITOR_PORT_OFFSET } from './config/defaults.js';
+import { DRAIN_SENDS_TIMEOUT_MS, LEAVE_TIMEOUT_MS, MONITOR_PORT_OFFSET } from './config/defaults.js';
 import { MonitorServer } from './monitor/server.js';
 import { nodeEndpoints } from './monitor/endpoints.js';
+import { NodeMetrics } from './metrics/registry.js';
 
 export interface StartNodeInit {
   options: NodeOptions;
@@ -38,10 +40,23 @@ export interface SwarmNode {
   readonly current: NodeOptions;
   /**
    * SEC2.6: applies what can change without a restart (keys, users and
-   * permissions) and reports every other changed key as needing a restart.
+   * permissions, the log level, the client limits of server/limits.ts) and
+   * reports every other changed key as needing a restart.
    */
   reload(next: NodeOptions): ReloadResult;
-  stop(): Promise<void>;
+  /**
+   * Stops the node. With `graceful` (SIGTERM/SIGINT, OPS1.2-OPS1.4): stop
+   * accepting clients, hand this node's destinations to the next members,
+   * answer the sends already taken, then close clients, store and mesh.
+   * Without it: close at once (what replicas hold covers what this node had).
+   */
+  stop(opts?: StopOptions): Promise<void>;
+}
+
+export interface StopOptions {
+  readonly graceful?: boolean;
+  /** @default LEAVE_TIMEOUT_MS */
+  readonly leaveTimeoutMs?: number;
 }
 
 export interface ReloadResult {
@@ -53,25 +68,38 @@ export interface ReloadResult {
   readonly closed: number;
 }
 
-/** Options a reload applies; everything else takes a restart. */
-const RELOADABLE: ReadonlySet<keyof NodeOptions> = new Set(['auth']);
+/** Options a reload applies (SEC2.6); everything else takes a restart. */
+const RELOADABLE: ReadonlySet<keyof NodeOptions> = new Set<keyof NodeOptions>([
+  'auth',
+  'logLevel',
+  ...LIVE_LIMIT_KEYS,
+]);
+/** Reloadable options whose values stay out of the log: only their key is named. */
+const SECRET_RELOADABLE: ReadonlySet<keyof NodeOptions> = new Set<keyof NodeOptions>(['auth']);
 
 /** Starts a node; rejects with StartupError when the data dir or port is unusable. */
 export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
   const options = init.options;
-  const log = init.logger ?? createLogger(options.logLevel);
+  const log = init.logger ?? createLogger(options.logLevel, undefined, options.logFormat);
   prepareDataDir(options.dataDir);
-  const ring = new KeyRing(resolveMasterKey(options.masterKey, options.dataDir, log));
+  const ring = new KeyRing(
+    resolveMasterKey(options.masterKey, options.dataDir, log.child({ component: 'crypto' })),
+  );
   const durable = await openEngine(options, ring, log.child({ component: 'durable' }));
   const server = new ClientServer(options, log.child({ component: 'server' }), durable);
+  // Made before any client or peer can arrive: the parts report their timings to it (METRICS.md MT1.1).
+  const metrics = new NodeMetrics();
+  server.observer = metrics.timings;
+  durable.observer = metrics.timings;
   let mesh: Mesh | undefined;
   let monitor: MonitorServer | undefined;
   const startedAt = new Date();
   try {
     await server.listen();
-    if (options.meshEnabled) mesh = await startMesh(options, server, durable, log);
+    if (options.meshEnabled) mesh = await startMesh(options, server, durable, log, metrics);
     if (options.monitorEnabled) {
-      const view = { options, server, durable, mesh, startedAt, monitorPort: () => monitor?.port };
+      metrics.attach({ server, durable, mesh, maxDiskBytes: options.maxDiskBytes });
+      const view = { options, server, durable, mesh, metrics, startedAt, monitorPort: () => monitor?.port };
       monitor = new MonitorServer({
         host: options.monitorHost ?? options.host,
         port: monitorPort(options, server.port),
@@ -112,10 +140,25 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
       );
       const applied = changed.filter((k) => RELOADABLE.has(k));
       const needRestart = changed.filter((k) => !RELOADABLE.has(k));
-      let closed = 0;
-      if (applied.includes('auth')) closed = server.reloadAuth(next.auth).closed;
+      const before = current;
       current = Object.freeze({ ...current, ...Object.fromEntries(applied.map((k) => [k, next[k]])) });
-      log.info({ applied, needRestart, closedConnections: closed }, 'configuration reloaded');
+      let closed = 0;
+      if (applied.includes('auth')) closed = server.reloadAuth(current.auth).closed;
+      if (applied.some(isLiveLimit)) server.setLimits(clientLimits(current));
+      const changes = Object.fromEntries(
+        applied.filter((k) => !SECRET_RELOADABLE.has(k)).map((k) => [k, { from: before[k], to: current[k] }]),
+      );
+      const report = (): void =>
+        log.info({ applied, needRestart, changes, closedConnections: closed }, 'configuration reloaded');
+      // The line is logged on whichever side of a level change lets an info line through.
+      if (!applied.includes('logLevel')) report();
+      else if (log.isLevelEnabled('info')) {
+        report();
+        setLogLevel(log, current.logLevel);
+      } else {
+        setLogLevel(log, current.logLevel);
+        report();
+      }
       return { applied, needRestart, closed };
     },
     server,
@@ -124,18 +167,43 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
     log,
     clientAddress,
     monitor,
-    stop() {
+    stop(opts = {}) {
       stopping ??= (async () => {
-        log.info({ connections: server.connections.size }, 'node stopping');
+        const started = Date.now();
+        log.info({ connections: server.connections.size, graceful: opts.graceful === true }, 'node stopping');
+        if (opts.graceful === true)
+          await leaveGracefully(server, mesh, opts.leaveTimeoutMs ?? LEAVE_TIMEOUT_MS, log);
         await monitor?.close();
         await server.close();
         await mesh?.stop();
         await durable.close();
-        log.info('node stopped');
+        log.info({ ms: Date.now() - started }, 'node stopped');
       })();
       return stopping;
     },
   };
+}
+
+/** OPS1.2-OPS1.3: no new clients, destinations handed over, taken sends answered; every step bounded. */
+async function leaveGracefully(
+  server: ClientServer,
+  mesh: Mesh | undefined,
+  leaveTimeoutMs: number,
+  log: Logger,
+): Promise<void> {
+  const self = `${server.host}:${server.port}`;
+  server.stopAccepting(mesh === undefined ? [] : mesh.clientUrls().filter((u) => u !== self));
+  if (mesh !== undefined) {
+    const r = await mesh.leave(leaveTimeoutMs);
+    const level = r.handedOver || r.remaining === 0 ? 'info' : 'warn';
+    log[level]({ ...r }, 'left the mesh');
+  }
+  const deadline = Date.now() + DRAIN_SENDS_TIMEOUT_MS;
+  while (server.unansweredSends() > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const unanswered = server.unansweredSends();
+  if (unanswered > 0) log.warn({ unanswered }, 'closing clients with sends still unanswered');
 }
 
 /** The monitoring port: as configured, else the client port + 4000 (8222), or a free one beside port 0. */
@@ -158,6 +226,7 @@ async function startMesh(
   server: ClientServer,
   durable: DurableEngine,
   log: Logger,
+  metrics: NodeMetrics,
 ): Promise<Mesh> {
   let mesh: Mesh;
   try {
@@ -173,6 +242,7 @@ async function startMesh(
         rssBytes: process.memoryUsage.rss(),
       }),
       log: log.child({ component: 'mesh' }),
+      observer: metrics.timings,
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

@@ -221,7 +221,9 @@ function runCluster(flags: ClusterFlags): void {
     const port = basePort === 0 ? 0 : basePort + i - 1;
     const rf = flags.replicationFactor === undefined ? [] : ['--replication-factor', flags.replicationFactor];
     const args = ['start', '--port', String(port), '--data-dir', dataDir, '--cluster', clusterName];
-    const child = spawn(process.execPath, [MAIN_JS, ...args, '--log-level', logLevel, ...rf], {
+    // JSON lines whatever SWARMMQ_LOG_FORMAT says: onLine reads them (--logs echoes them as they are).
+    const logArgs = ['--log-level', logLevel, '--log-format', 'json'];
+    const child = spawn(process.execPath, [MAIN_JS, ...args, ...logArgs, ...rf], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, SWARMMQ_CLUSTER_KEY: clusterKey },
       // Own process group: Ctrl-C in a terminal signals the whole foreground

@@ -2,7 +2,8 @@
 /**
  * The `swarmmq` command. Subcommands register themselves here; each has
  * --help. Exit codes: 0 ok, 1 runtime failure (port taken, data dir
- * unusable), 2 bad configuration or usage.
+ * unusable, a node refused or unreachable), 2 bad configuration or usage,
+ * 3 (client commands) nothing came in time.
  */
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
@@ -14,6 +15,7 @@ import { registerPull } from './pull.js';
 import { registerSend } from './send.js';
 import { registerStart } from './start.js';
 import { registerSub } from './sub.js';
+import { registerStatus } from './status.js';
 
 const program = new Command()
   .name('swarmmq')
@@ -30,5 +32,6 @@ registerSub(program);
 registerSend(program);
 registerPull(program);
 registerBench(program);
+registerStatus(program);
 
 await program.parseAsync(process.argv);

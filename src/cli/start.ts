@@ -1,8 +1,8 @@
 /** `swarmmq start`: run one node in the foreground until SIGINT or SIGTERM. */
 import type { Command } from 'commander';
 import { OPTION_SPECS, resolveOptions, type NodeOptions } from '../config/options.js';
+import { STOP_HARD_TIMEOUT_MS } from '../config/defaults.js';
 import { ConfigError, StartupError } from '../errors.js';
-import { startNode } from '../node.js';
 
 export function registerStart(program: Command): void {
   const cmd = program
@@ -33,6 +33,8 @@ export function registerStart(program: Command): void {
     }
     // Signals are handled from before startup, so one that arrives while the
     // node is starting still shuts it down cleanly.
+    // Loaded here, not at the top: the client subcommands need none of the node (libp2p takes a second to load).
+    const { startNode } = await import('../node.js');
     const starting = startNode({ options });
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -43,8 +45,13 @@ export function registerStart(program: Command): void {
       }
       starting
         .then(async (node) => {
-          node.log.info({ signal: sig }, 'shutting down');
-          await node.stop();
+          node.log.info({ signal: sig, hardTimeoutMs: STOP_HARD_TIMEOUT_MS }, 'shutting down');
+          // OPS1.4: every step of the stop is bounded; this bounds their sum too.
+          setTimeout(() => {
+            node.log.error({ ms: STOP_HARD_TIMEOUT_MS }, 'stop took too long: exiting');
+            process.exit(1);
+          }, STOP_HARD_TIMEOUT_MS).unref();
+          await node.stop({ graceful: true });
           process.exit(0);
         })
         .catch((err: unknown) => {

@@ -19,6 +19,13 @@ export const DEFAULT_CLUSTER_NAME = 'swarmmq';
 export const DEFAULT_LOG_LEVEL = 'info';
 
 /**
+ * Log line format. `auto` is pretty (human-readable) when stdout is a
+ * terminal and JSON lines otherwise, so a person at a shell reads lines and
+ * a log shipper, `swarmmq cluster` or a test reads JSON without a flag.
+ */
+export const DEFAULT_LOG_FORMAT = 'auto';
+
+/**
  * Largest payload a client may publish, announced in INFO as `max_payload`.
  * 1 MiB as in nats-server and the original architecture's "max message size".
  */
@@ -185,3 +192,20 @@ export const MAX_LINK_PENDING_BYTES = 32 * 1024 * 1024;
 export const BREAKER_FAILURES = 3;
 export const BREAKER_OPEN_MS = 500;
 export const BREAKER_MAX_OPEN_MS = 10_000;
+
+/**
+ * A graceful stop (OPS1.3) waits this long for the next members to take over
+ * and merge this node's copies. Merges of a few thousand messages take well
+ * under a second; a deadline only bounds a stop when peers are slow or gone,
+ * and what was not handed over stays on disk (its replicas hold it too).
+ */
+export const LEAVE_TIMEOUT_MS = 20_000;
+
+/** A graceful stop waits this long for clients' durable sends already taken to be answered (OPS1.2). */
+export const DRAIN_SENDS_TIMEOUT_MS = 10_000;
+
+/**
+ * Past this, a stop that has not finished is given up: the process exits 1
+ * (logged). The sum of the steps above plus the close grace, with room.
+ */
+export const STOP_HARD_TIMEOUT_MS = 45_000;

@@ -16,6 +16,9 @@ import { parseBytes, parseDurationMs } from './units.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** `auto`: pretty when stdout is a terminal, else JSON lines. */
+export const LOG_FORMATS = ['json', 'pretty', 'auto'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** A node's options after validation. Frozen. */
 export interface NodeOptions {
@@ -27,8 +30,10 @@ export interface NodeOptions {
   readonly dataDir: string;
   /** Node name shown in INFO (`server_name`) and logs. @default "<hostname>:<port>" */
   readonly name: string | undefined;
-  /** @default "info" */
+  /** Changed by a reload (SEC2.6): every logger of the node follows. @default "info" */
   readonly logLevel: LogLevel;
+  /** JSON lines, human-readable lines, or `auto` (pretty on a terminal). Takes a restart. @default "auto" */
+  readonly logFormat: LogFormat;
   /** Cluster name, shown in INFO. @default "swarmmq" */
   readonly clusterName: string;
   /** Largest client payload (`max_payload` in INFO). @default 1 MiB */
@@ -143,6 +148,7 @@ type Kind =
   | 'duration'
   | 'count'
   | 'logLevel'
+  | 'logFormat'
   | 'masterKey'
   | 'clusterKey'
   | 'file'
@@ -206,6 +212,14 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     flag: 'log-level',
     kind: 'logLevel',
     describe: `log level (${LOG_LEVELS.join(', ')})`,
+  },
+  {
+    key: 'logFormat',
+    yaml: 'node.log_format',
+    env: 'SWARMMQ_LOG_FORMAT',
+    flag: 'log-format',
+    kind: 'logFormat',
+    describe: 'log lines: json, pretty (human-readable), auto (pretty on a terminal, else json)',
   },
   {
     key: 'clusterName',
@@ -581,6 +595,7 @@ export const DEFAULT_OPTIONS: NodeOptions = Object.freeze({
   dataDir: D.DEFAULT_DATA_DIR,
   name: undefined,
   logLevel: D.DEFAULT_LOG_LEVEL,
+  logFormat: D.DEFAULT_LOG_FORMAT,
   clusterName: D.DEFAULT_CLUSTER_NAME,
   maxPayloadBytes: D.DEFAULT_MAX_PAYLOAD_BYTES,
   maxControlLineBytes: D.DEFAULT_MAX_CONTROL_LINE_BYTES,
@@ -808,6 +823,11 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
     case 'logLevel':
       if (typeof raw !== 'string' || !(LOG_LEVELS as readonly string[]).includes(raw)) {
         return fail(`expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
+      }
+      return raw;
+    case 'logFormat':
+      if (typeof raw !== 'string' || !(LOG_FORMATS as readonly string[]).includes(raw)) {
+        return fail(`expected one of ${LOG_FORMATS.join(', ')}, got ${JSON.stringify(raw)}`);
       }
       return raw;
     case 'port': {

@@ -30,6 +30,7 @@ import {
 import { encodeState, Store } from '../store/store.js';
 import { Scheduler } from './scheduler.js';
 import { loadState } from './load.js';
+import { oldestMessage, type OldestMessage } from './oldest.js';
 import type {
   Delivery,
   DestinationInfo,
@@ -67,6 +68,12 @@ export type {
   EngineStats,
 } from './types.js';
 
+/** Where the engine reports timings for metrics (src/metrics); undefined: none are kept. */
+export interface EngineObserver {
+  /** A delivery was settled `ms` after the pull took it (D4.2, D4.3, D4.5). */
+  settled(kind: 'ack' | 'nak' | 'term', ms: number): void;
+}
+
 const KEY_CHECK_TEXT = Buffer.from('swarmmq/keycheck/v1');
 /** Stale ready-queue entries tolerated beyond twice the live messages before a rebuild. */
 const STALE_READY_SLACK = 1024;
@@ -96,6 +103,8 @@ export class DurableEngine implements DurableService {
   private readonly housekeeping: NodeJS.Timeout[] = [];
   /** Set by the mesh: where an owned destination's changes are copied to (protocol/MESH.md section 5). */
   replication: ReplicationSink | undefined;
+  /** Set by the node: the metrics' hook (protocol/METRICS.md MT3.3). */
+  observer: EngineObserver | undefined;
   /** Role of destinations this node creates for a send or CREATE (the mesh routes those to owners). */
   readonly stats: EngineStats = {
     stored: 0,
@@ -619,7 +628,7 @@ export class DurableEngine implements DurableService {
       const delivery = (g.deliveries.get(seq) ?? 0) + 1;
       g.deliveries.set(seq, delivery);
       const deadlineMs = now + g.ackTimeoutMs;
-      g.inflight.set(seq, { delivery, deadlineMs, eventDueMs: deadlineMs });
+      g.inflight.set(seq, { delivery, deadlineMs, eventDueMs: deadlineMs, takenAtMs: now });
       this.putState(dest, g, seq, delivery, false, deadlineMs);
       this.schedule({ dueMs: deadlineMs, kind: 'deadline', dest, group: g, seq, delivery });
       this.stats.delivered++;
@@ -687,7 +696,8 @@ export class DurableEngine implements DurableService {
 
   /** D4.2: done with the message for this group. */
   ack(handle: string): void {
-    const { dest, g, seq } = this.inFlight(handle);
+    const { dest, g, seq, flight } = this.inFlight(handle);
+    this.observeSettle('ack', flight);
     g.inflight.delete(seq);
     this.stats.acked++;
     this.finish(dest, g, seq);
@@ -696,6 +706,7 @@ export class DurableEngine implements DurableService {
   /** D4.3: deliver again, now or after `delayMs`. */
   nak(handle: string, delayMs = 0): void {
     const { dest, g, seq, flight } = this.inFlight(handle);
+    this.observeSettle('nak', flight);
     if (delayMs > 0) {
       // Stays in flight (so no one else takes it) until the delay ends; on
       // disk too, so a restart holds it as long (it comes back at this deadline).
@@ -732,9 +743,16 @@ export class DurableEngine implements DurableService {
 
   /** D4.5: give up; the message goes to the dead-letter destination. */
   term(handle: string): void {
-    const { dest, g, seq } = this.inFlight(handle);
+    const { dest, g, seq, flight } = this.inFlight(handle);
+    this.observeSettle('term', flight);
     g.inflight.delete(seq);
     this.deadLetter(dest, g, seq, 'term');
+  }
+
+  private observeSettle(kind: 'ack' | 'nak' | 'term', flight: InFlight): void {
+    if (this.observer !== undefined && flight.takenAtMs !== undefined) {
+      this.observer.settled(kind, Date.now() - flight.takenAtMs);
+    }
   }
 
   private inFlight(handle: string): {
@@ -853,8 +871,8 @@ export class DurableEngine implements DurableService {
         await written;
         dest.deadLettered++;
         this.stats.deadLettered++;
-        // Per message (counted in stats.deadLettered), so debug.
-        this.log.debug(
+        // Per message (counted in stats.deadLettered), so trace.
+        this.log.trace(
           { destination: dest.name, group: g?.name, seq, reason, deadLetter: target },
           'message dead-lettered',
         );
@@ -1261,6 +1279,14 @@ export class DurableEngine implements DurableService {
       for (const g of dest.groups.values()) for (const w of [...g.waiters]) w.resolve([]);
     }
     await this.store.close();
+  }
+
+  /** The oldest message this node holds of `name`, read from the store at a bounded cost (/destz). */
+  oldestMessage(name: string): Promise<OldestMessage | undefined> {
+    const dest = this.dests.get(name);
+    return dest === undefined || this.closed
+      ? Promise.resolve(undefined)
+      : oldestMessage(this.store.db, dest);
   }
 
   /** For tests: the store underneath. */

@@ -40,6 +40,8 @@ export interface StoredMsg {
 export interface InFlight {
   delivery: number;
   deadlineMs: number;
+  /** When the pull took it (this node's clock), for the pull-to-settle metric; unknown after a restart or takeover. */
+  takenAtMs?: number;
   /**
    * Due time of the earliest timer event this delivery has. One live event
    * per delivery: a later deadline (WIP, a longer NAK delay) is handled by

@@ -47,6 +47,13 @@ export class Breakers {
     return s !== undefined && s.openUntilMs > this.now();
   }
 
+  /** A peer's circuit as /meshz shows it: failures in a row, and how long it stays open (0: closed). */
+  state(peer: string): { open: boolean; failures: number; openForMs: number } {
+    const s = this.peers.get(peer);
+    const left = s === undefined ? 0 : Math.max(0, s.openUntilMs - this.now());
+    return { open: left > 0, failures: s?.failures ?? 0, openForMs: left };
+  }
+
   /** Forgets a peer's record (it left, or came back into the view); true if it had one. */
   forget(peer: string): boolean {
     return this.peers.delete(peer);

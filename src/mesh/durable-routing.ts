@@ -53,6 +53,17 @@ export interface DurableRoutingInit {
   ready: (destination: string) => Promise<void>;
   /** The live nodes holding a destination, owner first (M3.3). */
   placement: (destination: string) => NodePlace[];
+  /** The metrics' hook; undefined when none are kept. */
+  observer?: ForwardObserver | undefined;
+}
+
+/** The durable calls that can be forwarded to an owner (the `op` label of swarmmq_mesh_forward_seconds). */
+export type ForwardOp = 'send' | 'pull' | 'settle' | 'create' | 'drop';
+
+/** Round trips for metrics (src/metrics, protocol/METRICS.md MT3.4). */
+export interface ForwardObserver {
+  /** A call forwarded to `peer` was answered `ms` after it was sent. */
+  forwarded(peer: string, op: ForwardOp, ms: number): void;
 }
 
 class NotOwnerError extends Error {
@@ -83,6 +94,7 @@ export class DurableRouting implements DurableService {
     // An id before the first attempt: a retry after a lost answer is a duplicate, not a second copy.
     const r: SendRequest = { ...req, id: req.id ?? randomBytes(16).toString('hex') };
     return this.route(
+      'send',
       r.destination,
       () => this.init.engine.send(req),
       async (ch) => {
@@ -100,6 +112,7 @@ export class DurableRouting implements DurableService {
 
   pull(req: PullRequest): Promise<Delivery[]> {
     return this.route(
+      'pull',
       req.destination,
       () => this.init.engine.pull(req),
       async (ch) => {
@@ -120,6 +133,7 @@ export class DurableRouting implements DurableService {
       return this.init.engine.settle(kind, handle, delayMs);
     }
     return this.route(
+      'settle',
       destination,
       () => this.init.engine.settle(kind, handle, delayMs),
       async (ch) => {
@@ -130,6 +144,7 @@ export class DurableRouting implements DurableService {
 
   ensureDestination(name: string, settings: Partial<DestinationSettings>): Promise<boolean> {
     return this.route(
+      'create',
       name,
       () => this.init.engine.ensureDestination(name, settings),
       async (ch) => (await ch.request('create', { name, settings })).head?.created === true,
@@ -140,6 +155,7 @@ export class DurableRouting implements DurableService {
     if (this.init.ownerOf(destination) === this.init.selfId)
       return this.init.engine.dropGroup(destination, group);
     return this.route(
+      'drop',
       destination,
       () => this.init.engine.dropGroup(destination, group),
       async (ch) => {
@@ -174,6 +190,7 @@ export class DurableRouting implements DurableService {
 
   /** Runs a call at the owner: here, or at the peer, retrying through view changes (M4.5). */
   private async route<T>(
+    op: ForwardOp,
     destination: string,
     local: () => T | Promise<T>,
     remote: (ch: Channel) => Promise<T>,
@@ -191,7 +208,9 @@ export class DurableRouting implements DurableService {
         try {
           const ch = await this.init.links.channel(owner, DURABLE_PROTOCOL);
           this.forwarded++;
+          const sentMs = performance.now();
           const out = await remote(ch);
+          this.init.observer?.forwarded(owner, op, performance.now() - sentMs);
           this.init.links.succeeded(owner);
           return out;
         } catch (err) {

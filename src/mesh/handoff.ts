@@ -54,6 +54,8 @@ export interface HandoffInit {
   selfId: string;
   preferenceOf: (destination: string) => string[];
   peers: () => string[];
+  /** Copies of each destination (cluster.replication_factor), capped by a view's size; default: the new list's length. */
+  replicationFactor?: number;
 }
 
 export class Handoff {
@@ -104,14 +106,18 @@ export class Handoff {
         continue;
       }
       owned.add(name);
-      const oldList = before.preferenceList(key, list.length);
+      // The old list at the old view's size: a member that leaves can shorten the list (OPS1.3).
+      const oldList = before.preferenceList(key, this.init.replicationFactor ?? list.length);
       if (!this.owned.has(name)) {
         this.takeover(name, this.init.peers());
       } else {
         const targets = new Set(newMembers);
         for (const id of list) if (id !== self && !oldList.includes(id)) targets.add(id);
+        // A replica out of the list is merged and released; a leaving one too
+        // (it is out of the ring but still a peer, OPS1.3).
+        const peers = this.init.peers();
         for (const id of oldList)
-          if (id !== self && !list.includes(id) && after.members.includes(id)) targets.add(id);
+          if (id !== self && !list.includes(id) && peers.includes(id)) targets.add(id);
         // Members that were away may hold sends this node never saw: calls
         // wait for the merge, as after a takeover (M7.2).
         if (targets.size > 0) this.takeover(name, [...targets], 'merged destination');

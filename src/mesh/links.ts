@@ -119,6 +119,15 @@ export class Links {
     if (this.breakers.succeeded(peer)) this.log.info({ peer }, 'peer recovered: circuit closed');
   }
 
+  /** What /meshz shows of a peer: the protocols with an open outbound stream, and its circuit (M5.6). */
+  state(peer: string): { protocols: string[]; breaker: ReturnType<Breakers['state']> } {
+    const protocols: string[] = [];
+    for (const [key, ch] of this.open_) {
+      if (key.startsWith(`${peer} `) && !ch.closed) protocols.push(key.slice(peer.length + 1));
+    }
+    return { protocols: protocols.sort(), breaker: this.breakers.state(peer) };
+  }
+
   /** Whether requests to `peer` are being refused (circuit open). */
   isOpen(peer: string): boolean {
     return this.breakers.isOpen(peer);

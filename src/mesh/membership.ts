@@ -88,9 +88,21 @@ export class Membership extends EventEmitter {
     this.timer.unref();
   }
 
-  /** Live member ids, this node included, sorted. */
+  /**
+   * This node is leaving (OPS1.3): it is out of its own ring, so what it
+   * owned moves to the next members while it still answers their merges.
+   */
+  leaving = false;
+
+  /**
+   * Live member ids, this node included unless it is leaving, sorted. A
+   * member that announces `leaving` is out of the ring but stays a peer (it
+   * is still merged from) until its heartbeats stop (OPS1.3).
+   */
   liveIds(): string[] {
-    return [this.selfId, ...this.members.keys()].sort();
+    const ids = this.leaving ? [] : [this.selfId];
+    for (const [id, m] of this.members) if (m.status !== 'leaving') ids.push(id);
+    return ids.sort();
   }
 
   /** Announces now (status changes should not wait a heartbeat). */
@@ -131,6 +143,11 @@ export class Membership extends EventEmitter {
       this.emit('change');
     } else if (prev.status !== info.status) {
       this.emit('status', id, info.status);
+      // In or out of the ring (OPS1.3): a leaving member's destinations move now, not when it is gone.
+      if (prev.status === 'leaving' || info.status === 'leaving') {
+        this.log.info({ member: id, name: info.name, status: info.status }, 'member status changed');
+        this.emit('change');
+      }
     }
   }
 

@@ -14,12 +14,12 @@ import type { Logger } from '../log.js';
 import type { Router } from '../server/router.js';
 import { VERSION } from '../version.js';
 import { Discovery } from './discovery.js';
-import { DurableRouting } from './durable-routing.js';
+import { DurableRouting, type ForwardObserver } from './durable-routing.js';
 import { Links } from './links.js';
-import { Membership, type MemberInfo, type MemberStatus } from './membership.js';
+import { Membership, type Member, type MemberInfo, type MemberStatus } from './membership.js';
 import { Admission } from './admission.js';
 import { createPeer, guardStreamErrors, type MeshLibp2p } from './peer.js';
-import { Replicator } from './replication.js';
+import { Replicator, type ReplicaObserver } from './replication.js';
 import { HashRing, placementKey } from './ring.js';
 import { Routes } from './routes.js';
 import { Handoff } from './handoff.js';
@@ -33,6 +33,8 @@ export interface MeshInit {
   name: string;
   load: () => MemberInfo['load'];
   log: Logger;
+  /** The metrics' round-trip hooks (protocol/METRICS.md MT3.4); undefined when none are kept. */
+  observer?: (ForwardObserver & ReplicaObserver) | undefined;
 }
 
 /** The mesh port: configured, else client port + 2000 (0 stays 0). */
@@ -56,6 +58,20 @@ const MAX_CATALOG_DESTINATIONS = 1_000_000;
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host.startsWith('127.') || host === '::1';
+}
+
+/** How often a leaving node checks whether its copies have been taken over. */
+const LEAVE_POLL_MS = 100;
+/** A long hand-over logs its progress this often. */
+const LEAVE_PROGRESS_MS = 2000;
+
+export interface LeaveResult {
+  /** Every destination this node held was merged by its new owner and released here. */
+  readonly handedOver: boolean;
+  /** Destinations still held when the leave ended. */
+  readonly remaining: number;
+  readonly ms: number;
+  readonly why: string;
 }
 
 /** Emits 'view' (ring, members) after each membership change. */
@@ -149,6 +165,7 @@ export class Mesh extends EventEmitter {
         links: this.links,
         replicasOf: (d) => this.replicasOf(d),
         writeQuorum: o.writeQuorum,
+        observer: init.observer,
       },
       log.child({ part: 'replication' }),
     );
@@ -159,6 +176,7 @@ export class Mesh extends EventEmitter {
         selfId: this.selfId,
         preferenceOf: (d: string) => this.preferenceOf(d),
         peers: () => this.peers(),
+        replicationFactor: this.rf,
       },
       log.child({ part: 'handoff' }),
     );
@@ -176,6 +194,7 @@ export class Mesh extends EventEmitter {
           const byId = new Map(this.memberInfo().map((m) => [m.id, m.client]));
           return this.preferenceOf(d).map((id) => ({ id, client: byId.get(id) ?? '' }));
         },
+        observer: init.observer,
       },
       log.child({ part: 'durable' }),
     );
@@ -258,18 +277,45 @@ export class Mesh extends EventEmitter {
     return mesh;
   }
 
+  /** Replication toward each replica, for metrics (METRICS.md MT2.5): unconfirmed messages per peer, totals. */
+  replicationState(): { backlog: ReadonlyMap<string, number>; replicated: number; failures: number } {
+    const r = this.replicator;
+    return { backlog: r.backlog, replicated: r.replicated, failures: r.failures };
+  }
+
   /** Live member ids, this node included. */
   members(): string[] {
     return this.membership.liveIds();
   }
 
-  /** Client addresses of the live members, this node first. */
+  /** Client addresses of the live members, this node first; leaving members (this one too) are left out. */
   clientUrls(): string[] {
-    return [this.init.clientAddress, ...[...this.membership.members.values()].map((m) => m.client)];
+    const others = [...this.membership.members.values()].filter((m) => m.status !== 'leaving');
+    return [...(this.membership.leaving ? [] : [this.init.clientAddress]), ...others.map((m) => m.client)];
   }
 
   memberInfo(): MemberInfo[] {
     return [this.selfInfo(), ...this.membership.members.values()];
+  }
+
+  /** For /meshz: the other members as last heard, and those seen before that are gone (kept for re-dials, M1.6). */
+  peerMembers(): { live: Member[]; departed: { id: string; mesh: string[]; lastSeenMs: number }[] } {
+    const live = [...this.membership.members.values()];
+    const departed = [...this.membership.known]
+      .filter(([id]) => !this.membership.members.has(id))
+      .map(([id, k]) => ({ id, mesh: k.mesh, lastSeenMs: k.lastSeenMs }));
+    return { live, departed };
+  }
+
+  /** For /meshz: whether a libp2p connection to `peer` is open, its open streams, its circuit (M5.6). */
+  linkState(peer: string): { connected: boolean } & ReturnType<Links['state']> {
+    const connected = this.p2p.getConnections().some((c) => c.remotePeer.toString() === peer);
+    return { connected, ...this.links.state(peer) };
+  }
+
+  /** cluster.replication_factor as configured (a preference list is capped at the view's size, M3.1). */
+  get replicationFactor(): number {
+    return this.rf;
   }
 
   /** The destination's preference list in the current view (cached until the view changes: it is asked per message). */
@@ -350,16 +396,18 @@ export class Mesh extends EventEmitter {
     const before = this.ring;
     this.ring = ring;
     this.placements.clear();
-    const liveSet = new Set(live);
-    for (const id of before.members) {
-      if (!liveSet.has(id)) {
+    // Links and core routes follow the members, leaving ones included: a
+    // leaving member still serves its clients and is merged from (OPS1.3).
+    const present = this.membership.members;
+    for (const id of this.peerUpSeen) {
+      if (!present.has(id)) {
         this.routes.peerDown(id);
         this.links.forget(id);
         this.peerUpSeen.delete(id);
       }
     }
-    for (const id of live) {
-      if (id === this.selfId || this.peerUpSeen.has(id)) continue;
+    for (const id of present.keys()) {
+      if (this.peerUpSeen.has(id)) continue;
       this.peerUpSeen.add(id);
       void this.routes.peerUp(id);
     }
@@ -380,6 +428,51 @@ export class Mesh extends EventEmitter {
     this.checkJoined();
     for (const w of this.viewWaiters.splice(0)) w();
     this.emit('view', ring);
+  }
+
+  /**
+   * OPS1.3: leaves the ring but stays a peer, so the next members take over
+   * what this node owned or replicated and merge its copies; each releases
+   * its copy here once merged ('forget'). Resolves once this node holds no
+   * destination, no other member is left to take over, or at the deadline.
+   */
+  async leave(timeoutMs: number): Promise<LeaveResult> {
+    const started = Date.now();
+    const others = () => [...this.membership.members.values()].filter((m) => m.status !== 'leaving').length;
+    if (others() === 0)
+      return {
+        handedOver: false,
+        remaining: this.init.engine.dests.size,
+        ms: 0,
+        why: 'no member to take over',
+      };
+    this.status = 'leaving';
+    this.membership.leaving = true;
+    this.membership.beat();
+    this.onViewChange();
+    const held = this.init.engine.dests.size;
+    this.init.log.info(
+      { destinations: held, members: others() },
+      'leaving the mesh: handing destinations over',
+    );
+    let lastLogMs = started;
+    while (this.init.engine.dests.size > 0 && others() > 0 && Date.now() - started < timeoutMs) {
+      await new Promise((r) => setTimeout(r, LEAVE_POLL_MS));
+      if (Date.now() - lastLogMs >= LEAVE_PROGRESS_MS) {
+        lastLogMs = Date.now();
+        this.init.log.info({ remaining: this.init.engine.dests.size, of: held }, 'handing over');
+      }
+    }
+    const remaining = this.init.engine.dests.size;
+    if (remaining > 0) {
+      const held = [...this.init.engine.dests.values()].slice(0, 10);
+      this.init.log.warn(
+        { destinations: held.map((d) => `${d.name}:${d.msgs.size}`) },
+        'leaving with destinations not handed over',
+      );
+    }
+    const why = remaining === 0 ? 'handed over' : others() === 0 ? 'no member left to take over' : 'deadline';
+    return { handedOver: remaining === 0, remaining, ms: Date.now() - started, why };
   }
 
   async stop(): Promise<void> {

@@ -16,6 +16,12 @@ import { replicaChange, replicaMessage } from './schema.js';
 
 export const REPLICA_PROTOCOL = '/swarmmq/replica/1.0.0';
 
+/** Round trips for metrics (src/metrics, protocol/METRICS.md MT3.4). */
+export interface ReplicaObserver {
+  /** `peer` confirmed a message synced `ms` after it was sent to it (M5.2). */
+  replicated(peer: string, ms: number): void;
+}
+
 export interface ReplicatorInit {
   engine: DurableEngine;
   links: Links;
@@ -23,11 +29,15 @@ export interface ReplicatorInit {
   replicasOf: (destination: string) => string[];
   /** Copies (owner included) that must be synced; 0 = all live ones. */
   writeQuorum: number;
+  /** The metrics' hook; undefined when none are kept. */
+  observer?: ReplicaObserver | undefined;
 }
 
 export class Replicator implements ReplicationSink {
   replicated = 0;
   failures = 0;
+  /** Messages sent to each replica and not yet confirmed or failed (METRICS.md MT2.5); a peer at 0 is removed. */
+  readonly backlog = new Map<string, number>();
 
   constructor(
     private readonly init: ReplicatorInit,
@@ -51,11 +61,20 @@ export class Replicator implements ReplicationSink {
     const head = { d: destination, msg: { ...meta, hl: headers?.length ?? -1 } };
     const results = await Promise.allSettled(
       targets.map(async (peer) => {
-        // Written now when the link is open, so it keeps its place before later changes (M4.4).
-        const open = this.init.links.openChannel(peer, REPLICA_PROTOCOL);
-        const sent = open?.request('msg', head, data);
-        await (sent ?? (await this.init.links.channel(peer, REPLICA_PROTOCOL)).request('msg', head, data));
-        this.init.links.succeeded(peer);
+        const sentMs = performance.now();
+        this.backlog.set(peer, (this.backlog.get(peer) ?? 0) + 1);
+        try {
+          // Written now when the link is open, so it keeps its place before later changes (M4.4).
+          const open = this.init.links.openChannel(peer, REPLICA_PROTOCOL);
+          const sent = open?.request('msg', head, data);
+          await (sent ?? (await this.init.links.channel(peer, REPLICA_PROTOCOL)).request('msg', head, data));
+          this.init.observer?.replicated(peer, performance.now() - sentMs);
+          this.init.links.succeeded(peer);
+        } finally {
+          const left = (this.backlog.get(peer) ?? 1) - 1;
+          if (left > 0) this.backlog.set(peer, left);
+          else this.backlog.delete(peer);
+        }
       }),
     );
     let synced = 1; // this node's own copy

@@ -71,7 +71,10 @@ export class MonitorServer {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    // A scraper's kept-alive connection would otherwise hold a stop for its idle timeout.
+    this.http.closeAllConnections();
+    await closed;
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {

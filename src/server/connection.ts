@@ -9,7 +9,16 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { Credential } from '../auth/config.js';
 import { ALLOW_ALL, PermissionCheck, type DestinationRight } from '../auth/permissions.js';
 import type { NodeOptions } from '../config/options.js';
-import { CloseReason, closeTexts, permissionTexts, protocolErrors, type ProtocolError } from '../errors.js';
+import {
+  CloseReason,
+  closeTexts,
+  DurableErrorCode,
+  permissionTexts,
+  ProtocolErrorCode,
+  protocolErrors,
+  type ErrorKind,
+  type ProtocolError,
+} from '../errors.js';
 import type { Logger } from '../log.js';
 import { HELP_TEXT } from '../protocol/help.js';
 import type { ClientOp, ParserSink } from '../protocol/ops.js';
@@ -20,15 +29,18 @@ import {
   MAX_SUBJECT_TOKENS,
   OUTBOUND_FLUSH_THRESHOLD_BYTES,
 } from '../config/defaults.js';
+import type { ClientLimits } from './limits.js';
 import { Outbound } from './outbound.js';
 import { Subscription, type Deliverer, type Router } from './router.js';
 import type { DurableService } from '../durable/service.js';
-import { DurableSession, type SessionConnection } from './durable-session.js';
+import { DurableSession, type SessionConnection, type SessionObserver } from './durable-session.js';
 
 /** What a connection needs from its server; nothing else. */
 export interface ConnectionHost {
   readonly router: Router;
   readonly options: NodeOptions;
+  /** The limits in force, swapped whole by a reload (SEC2.6): read at each check, never kept. */
+  readonly limits: ClientLimits;
   /** The node's durable engine (protocol/DURABLE.md). */
   readonly durable: DurableService | undefined;
   /** SEC2.1: undefined when the node takes clients without credentials. */
@@ -46,6 +58,10 @@ export interface ConnectionHost {
    */
   reserveSubjectTokens(tokens: number): boolean;
   countOut(bytes: number): void;
+  /** Counts an -ERR by its code (protocol/METRICS.md MT2.1). */
+  countError(kind: ErrorKind): void;
+  /** The metrics' timing hooks for durable sessions; undefined when none are kept. */
+  readonly observer: SessionObserver | undefined;
 }
 
 /** The CONNECT options a connection runs with (C2.2: verbose and pedantic start on, as in nats-server 2.9). */
@@ -93,6 +109,12 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
   private authTimer: NodeJS.Timeout | undefined;
   msgsIn = 0;
   msgsOut = 0;
+  /** Bytes read from and written to the socket (/connz in_bytes, out_bytes). */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** When it was accepted, and when bytes last came in or went out: /connz uptime and idle. */
+  readonly startedAtMs = Date.now();
+  lastActivityMs = this.startedAtMs;
   private readonly parser: Parser;
   private pingsOut = 0;
   private inboundSinceTick = false;
@@ -100,8 +122,10 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
   private session: DurableSession | undefined;
   /** Queued for the server's end-of-turn flush. */
   private dirty = false;
-  /** Per-message trace logging, decided once: building the log object costs even when dropped. */
-  private readonly traceOn: boolean;
+  /** The max_payload this connection's INFO announced; a reload does not change it (limits.ts). */
+  readonly maxPayloadBytes: number;
+  /** Whether the client's name is in the log bindings yet (it is bound once: pino appends bindings). */
+  private nameBound = false;
 
   constructor(
     readonly cid: number,
@@ -109,12 +133,36 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     private readonly host: ConnectionHost,
     readonly log: Logger,
   ) {
-    const o = host.options;
-    this.traceOn = log.isLevelEnabled('trace');
+    const l = host.limits;
+    this.maxPayloadBytes = l.maxPayloadBytes;
     this.parser = new Parser(this, {
-      maxControlLineBytes: o.maxControlLineBytes,
-      maxPayloadBytes: o.maxPayloadBytes,
+      maxControlLineBytes: l.maxControlLineBytes,
+      maxPayloadBytes: l.maxPayloadBytes,
     });
+  }
+
+  /**
+   * Per-message trace lines are built only when trace is on: the log object
+   * costs even when dropped. Asked each time, since a reload can change the level.
+   */
+  private get traceOn(): boolean {
+    return this.log.isLevelEnabled('trace');
+  }
+
+  /** SEC2.6: the server swapped its limits; apply those a running connection follows (limits.ts). */
+  limitsChanged(before: ClientLimits): void {
+    if (this.closed) return;
+    const now = this.host.limits;
+    if (now.maxControlLineBytes !== before.maxControlLineBytes) {
+      this.parser.setLimits({
+        maxControlLineBytes: now.maxControlLineBytes,
+        maxPayloadBytes: this.maxPayloadBytes,
+      });
+    }
+    if (now.pingIntervalMs !== before.pingIntervalMs) {
+      clearInterval(this.pingTimer);
+      this.armPing();
+    }
   }
 
   get echo(): boolean {
@@ -141,18 +189,23 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       // SEC2.5: a client that does not authenticate in time is closed, as nats-server does.
       this.authTimer = setTimeout(
         () => this.close(CloseReason.AuthenticationTimeout, closeTexts.authenticationTimeout),
-        this.host.options.authTimeoutMs,
+        this.host.limits.authTimeoutMs,
       );
       this.authTimer.unref();
     }
-    const interval = this.host.options.pingIntervalMs;
-    this.pingTimer = setInterval(() => this.pingTick(), interval);
+    this.armPing();
+  }
+
+  private armPing(): void {
+    this.pingTimer = setInterval(() => this.pingTick(), this.host.limits.pingIntervalMs);
     this.pingTimer.unref();
   }
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     this.inboundSinceTick = true;
+    this.bytesIn += chunk.length;
+    this.lastActivityMs = Date.now();
     this.host.countIn(chunk.length);
     this.parser.feed(chunk);
   }
@@ -199,6 +252,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       case 'HELP':
         return this.writeUtf8(HELP_TEXT);
       case 'SEND':
+        this.msgsIn++;
         return this.durableSession()?.send(op.destination, op.options, op.payload);
       case 'DURABLE':
         return this.durableSession()?.verb(op.verb, op.args);
@@ -234,6 +288,11 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     o.lang = str('lang') ?? o.lang;
     o.version = str('version') ?? o.version;
     o.protocol = typeof c.protocol === 'number' ? c.protocol : o.protocol;
+    if (o.name !== undefined && !this.nameBound) {
+      // From here on every line of this connection names the client (never a credential).
+      this.nameBound = true;
+      this.log.setBindings({ clientName: o.name });
+    }
     if (o.noResponders && !o.headers) return this.protocolError(protocolErrors.noRespondersRequiresHeaders());
     const auth = this.host.auth;
     if (auth !== undefined && this.credential === undefined) {
@@ -260,7 +319,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       return this.authenticated(proved);
     }
     this.connected = true;
-    this.log.debug({ name: o.name, lang: o.lang, version: o.version }, 'client connected');
+    this.log.debug({ lang: o.lang, version: o.version }, 'client connected');
     this.ok();
   }
 
@@ -270,16 +329,13 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     this.perms = new PermissionCheck(cred.permissions);
     this.connected = true;
     const o = this.opts;
-    this.log.info(
-      { [cred.kind]: cred.name, name: o.name, lang: o.lang, version: o.version },
-      'client authenticated',
-    );
+    this.log.info({ [cred.kind]: cred.name, lang: o.lang, version: o.version }, 'client authenticated');
     this.ok();
   }
 
   /** SEC2.3: logged without the secret (a user name is not one), counted, and closed. */
   private authorizationViolation(why: string, user?: string): void {
-    this.log.warn({ why, user, remote: this.socket.remoteAddress }, 'authentication failed');
+    this.log.warn({ why, user }, 'authentication failed');
     this.close(CloseReason.AuthorizationViolation, closeTexts.authorizationViolation);
   }
 
@@ -308,7 +364,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     for (const sub of [...this.subs.values()]) {
       if (!this.perms.maySubscribe(sub.subject)) {
         this.removeSub(sub);
-        this.sendErr(permissionTexts.subscribe(sub.subject, sub.queue));
+        this.sendErr(permissionTexts.subscribe(sub.subject, sub.queue), DurableErrorCode.PermissionDenied);
       } else {
         sub.filterDeny = this.perms.needsDeliveryFilter(sub.subject);
       }
@@ -330,7 +386,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     this.msgsIn++;
     if (!this.perms.mayPublish(subject)) {
       // SEC3.2: refused and reported; the connection stays open, as in nats-server.
-      this.sendErr(permissionTexts.publish(subject));
+      this.sendErr(permissionTexts.publish(subject), DurableErrorCode.PermissionDenied);
       return;
     }
     if (headers !== undefined && !this.opts.headers) {
@@ -339,7 +395,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     }
     // C3.3: in pedantic mode a bad subject is reported, yet (as in 2.9) still routed.
     if (this.opts.pedantic && !isValidPublishSubject(subject)) {
-      this.sendErr(protocolErrors.invalidPublishSubject().wireText);
+      this.sendErr(protocolErrors.invalidPublishSubject().wireText, ProtocolErrorCode.InvalidPublishSubject);
     }
     // C2.8: +OK acknowledges the operation before its deliveries, as nats-server orders it.
     this.ok();
@@ -352,14 +408,19 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     if (n === 0 && !stored && reply !== undefined && this.opts.noResponders) this.noResponders(reply);
   }
 
+  /** Durable sends of this connection still waiting for their answer (OPS1.2). */
+  get unansweredSends(): number {
+    return this.session?.unansweredSends ?? 0;
+  }
+
   private durableSession(): DurableSession | undefined {
     if (this.session === undefined) {
       const engine = this.host.durable;
       if (engine === undefined) {
-        this.sendErr('durable destinations are not enabled on this node');
+        this.sendErr('durable destinations are not enabled on this node', 'INTERNAL');
         return undefined;
       }
-      this.session = new DurableSession(this, engine, this.host.options.batchSize);
+      this.session = new DurableSession(this, engine, this.host.options.batchSize, this.host.observer);
     }
     return this.session;
   }
@@ -409,29 +470,32 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
 
   private handleSub(subject: string, queue: string | undefined, sid: string): void {
     if (!isValidSubscribeSubject(subject) || (queue !== undefined && queue.length === 0)) {
-      this.sendErr(protocolErrors.invalidSubject().wireText);
+      this.sendErr(protocolErrors.invalidSubject().wireText, ProtocolErrorCode.InvalidSubject);
       return;
     }
     const tokens = tokenCount(subject);
     if (tokens > MAX_SUBJECT_TOKENS) {
-      this.sendErr(protocolErrors.tooManyTokens(MAX_SUBJECT_TOKENS).wireText);
+      this.sendErr(
+        protocolErrors.tooManyTokens(MAX_SUBJECT_TOKENS).wireText,
+        ProtocolErrorCode.InvalidSubject,
+      );
       return;
     }
     if (this.subs.has(sid)) return this.ok(); // C4.3: a reused sid is ignored
-    if (this.subs.size >= this.host.options.maxSubscriptions || !this.host.reserveSubjectTokens(tokens)) {
-      this.sendErr(protocolErrors.maxSubscriptions().wireText);
+    if (this.subs.size >= this.host.limits.maxSubscriptions || !this.host.reserveSubjectTokens(tokens)) {
+      this.sendErr(protocolErrors.maxSubscriptions().wireText, ProtocolErrorCode.MaxSubscriptions);
       return;
     }
     if (!this.perms.maySubscribe(subject)) {
       this.host.reserveSubjectTokens(-tokens);
-      this.sendErr(permissionTexts.subscribe(subject, queue));
+      this.sendErr(permissionTexts.subscribe(subject, queue), DurableErrorCode.PermissionDenied);
       return;
     }
     const sub = new Subscription(this, subject, queue, sid);
     sub.filterDeny = this.perms.needsDeliveryFilter(subject);
     this.subs.set(sid, sub);
     this.host.router.add(sub);
-    this.log.trace({ subject, queue, sid }, 'sub');
+    if (this.traceOn) this.log.trace({ subject, queue, sid }, 'sub');
     this.ok();
   }
 
@@ -492,14 +556,20 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     if (this.opts.verbose) this.writeRaw(OK_LINE);
   }
 
-  sendErr(text: string): void {
+  sendErr(text: string, kind: ErrorKind): void {
+    this.host.countError(kind);
     this.writeUtf8(`-ERR '${text}'\r\n`);
+  }
+
+  countError(kind: ErrorKind): void {
+    this.host.countError(kind);
   }
 
   private protocolError(err: ProtocolError): void {
     this.log.debug({ code: err.code, fatal: err.fatal }, 'protocol error');
-    if (err.fatal) this.close(err.closeReason, err.wireText);
-    else this.sendErr(err.wireText);
+    if (!err.fatal) return this.sendErr(err.wireText, err.code);
+    this.host.countError(err.code);
+    this.close(err.closeReason, err.wireText);
   }
 
   private pingTick(): void {
@@ -510,7 +580,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       return;
     }
     this.inboundSinceTick = false;
-    if (this.pingsOut + 1 > this.host.options.maxPingsOut) {
+    if (this.pingsOut + 1 > this.host.limits.maxPingsOut) {
       this.close(CloseReason.StaleConnection, closeTexts.stale);
       return;
     }
@@ -532,7 +602,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
   private queued(): void {
     if (this.closed) return;
     const pending = this.pendingBytes;
-    if (pending > this.host.options.maxPendingBytes || this.host.overTotalPending(this)) {
+    if (pending > this.host.limits.maxPendingBytes || this.host.overTotalPending(this)) {
       this.log.warn({ pendingBytes: pending }, 'slow consumer: outbound limit reached, closing');
       this.close(CloseReason.SlowConsumer, undefined, false);
       return;
@@ -561,6 +631,9 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       }
       this.socket.uncork();
     }
+    // Per flush, not per message: one clock read per batch.
+    this.bytesOut += bytes;
+    this.lastActivityMs = Date.now();
     this.host.countOut(bytes);
   }
 

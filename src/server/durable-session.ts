@@ -9,7 +9,7 @@ import { MAX_PULL_BATCH, MAX_PULL_WAIT_MS } from '../config/defaults.js';
 import { parseBytes, parseDurationMs } from '../config/units.js';
 import type { DestinationRight } from '../auth/permissions.js';
 import { handleDestination } from '../durable/names.js';
-import { DurableError, DurableErrorCode, permissionTexts } from '../errors.js';
+import { DurableError, DurableErrorCode, permissionTexts, type ErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
 import { usage, type DurableVerb } from '../protocol/ops.js';
 import type { Delivery, SendRequest, SendResult } from '../durable/engine.js';
@@ -26,7 +26,12 @@ export interface SessionConnection {
   writeLatin1(s: string): void;
   writeUtf8(s: string): void;
   writeBytes(b: Buffer): void;
-  sendErr(text: string): void;
+  /** Writes `-ERR '<text>'` and counts it as `kind` (METRICS.md MT2.1). */
+  sendErr(text: string, kind: ErrorKind): void;
+  /** Counts an error the session answers some other way (an -ERR line of its own, a JSON publish ack). */
+  countError(kind: ErrorKind): void;
+  /** MSG, HMSG and DMSG frames written to the client (metrics: messages out). */
+  msgsOut: number;
   ok(): void;
   /** Stop and restart reading from the socket (send backpressure, D3.6). */
   pauseInput(): void;
@@ -38,6 +43,14 @@ export interface SessionConnection {
 }
 
 const RIGHTS: readonly DestinationRight[] = ['send', 'pull', 'admin'];
+
+/** Timings for metrics (src/metrics, protocol/METRICS.md MT3); undefined when none are kept. */
+export interface SessionObserver {
+  /** A SEND or a PUB to a destination was confirmed `ms` after it arrived (D3.1, D3.7). */
+  confirmed(ms: number): void;
+  /** A message was handed to a consumer for the first time, `ageMs` after its stored timestamp. */
+  delivered(ageMs: number): void;
+}
 
 /** Sends a connection may have waiting for their sync before it stops reading (D3.6). */
 const MAX_PENDING_SENDS = 1024;
@@ -64,13 +77,20 @@ export class DurableSession {
     private readonly conn: SessionConnection,
     private readonly engine: DurableService,
     private readonly defaultBatch: number,
+    private readonly observer: SessionObserver | undefined = undefined,
   ) {
     // Each waiting PULL listens on the signal; D4.7 allows 64 (Node warns past 10).
     setMaxListeners(MAX_WAITING_PULLS + 1, this.abort.signal);
   }
 
+  /** Sends taken from this client and not yet answered (a graceful stop waits for them, OPS1.2). */
+  get unansweredSends(): number {
+    return this.pendingSends;
+  }
+
   /** D3.1: SEND; the answer (+STORED or -ERR) is written in send order. */
   send(destination: string, options: readonly string[], payload: Buffer): void {
+    const arrivedMs = performance.now();
     const slot: Slot = { text: undefined };
     this.replies.push(slot);
     let req: SendRequest;
@@ -78,17 +98,18 @@ export class DurableSession {
       this.permit('send', destination);
       req = { destination, payload, producer: this.conn.clientName, ...parseSendOptions(options) };
     } catch (err) {
-      slot.text = errLine(err, this.conn.log);
+      slot.text = errLine(err, this.conn);
       this.flushReplies();
       return;
     }
     this.track(this.engine.send(req), payload.length + (req.headers?.length ?? 0)).then(
       (r) => {
         slot.text = `+STORED ${r.destination} ${r.seq} ${wireId(r.id)}${r.duplicate ? ' duplicate' : ''}\r\n`;
+        this.observer?.confirmed(performance.now() - arrivedMs);
         this.flushReplies();
       },
       (err: unknown) => {
-        slot.text = errLine(err, this.conn.log);
+        slot.text = errLine(err, this.conn);
         this.flushReplies();
       },
     );
@@ -107,17 +128,22 @@ export class DurableSession {
   ): boolean {
     if (!this.engine.isDestination(subject)) return false;
     if (!this.conn.mayUse('send', subject)) {
-      this.conn.sendErr(permissionTexts.send(subject));
+      this.conn.sendErr(permissionTexts.send(subject), DurableErrorCode.PermissionDenied);
       return true;
     }
+    const arrivedMs = performance.now();
     const id = headers === undefined ? undefined : msgIdHeader(headers);
     const req: SendRequest = { destination: subject, id, headers, payload, producer: this.conn.clientName };
     this.track(this.engine.send(req), payload.length + (req.headers?.length ?? 0)).then(
       (r) => {
+        this.observer?.confirmed(performance.now() - arrivedMs);
         if (reply !== undefined) this.conn.publishCore(reply, Buffer.from(pubAck(r)));
       },
       (err: unknown) => {
-        this.conn.log.warn(
+        this.conn.countError(err instanceof DurableError ? err.code : 'INTERNAL');
+        // Per message, so trace: a full destination must not flood the log; the
+        // engine logs a storage failure once per batch, at error.
+        this.conn.log.trace(
           { destination: subject, err: (err as Error).message },
           'PUB to destination not stored',
         );
@@ -174,7 +200,7 @@ export class DurableSession {
         }
       }
     } catch (err) {
-      this.conn.writeUtf8(errLine(err, this.conn.log));
+      this.conn.writeUtf8(errLine(err, this.conn));
     }
   }
 
@@ -222,7 +248,7 @@ export class DurableSession {
       },
       (err: unknown) => {
         this.waitingPulls--;
-        if (!this.conn.closed) this.conn.writeUtf8(errLine(err, this.conn.log));
+        if (!this.conn.closed) this.conn.writeUtf8(errLine(err, this.conn));
       },
     );
   }
@@ -230,7 +256,11 @@ export class DurableSession {
   /** D4.1: one DMSG per message, then +PULLED with the count. */
   private writeDeliveries(destination: string, msgs: Delivery[]): void {
     if (this.conn.closed) return; // they come back at their ack deadline (D4.6)
+    const nowMs = Date.now();
+    this.conn.msgsOut += msgs.length;
     for (const m of msgs) {
+      // First deliveries only: a redelivery's age is mostly its ack timeout, not latency.
+      if (m.deliveries === 1) this.observer?.delivered(nowMs - m.timestampMs);
       const h = m.headers?.length ?? 0;
       this.conn.writeLatin1(
         `DMSG ${m.destination} ${m.handle} ${wireId(m.id)} ${m.priority} ${m.deliveries} ${m.timestampMs} ${h} ${h + m.payload.length}\r\n`,
@@ -270,7 +300,7 @@ export class DurableSession {
         if (!this.conn.closed) this.conn.writeLatin1(`+${created ? 'CREATED' : 'EXISTS'} ${name}\r\n`);
       },
       (err: unknown) => {
-        if (!this.conn.closed) this.conn.writeUtf8(errLine(err, this.conn.log));
+        if (!this.conn.closed) this.conn.writeUtf8(errLine(err, this.conn));
       },
     );
   }
@@ -315,7 +345,7 @@ export class DurableSession {
         if (!this.conn.closed) then(v);
       },
       (err: unknown) => {
-        if (!this.conn.closed) this.conn.writeUtf8(errLine(err, this.conn.log));
+        if (!this.conn.closed) this.conn.writeUtf8(errLine(err, this.conn));
       },
     );
   }
@@ -464,9 +494,14 @@ function usageError(verb: DurableVerb | 'SEND'): DurableError {
   );
 }
 
-function errLine(err: unknown, log?: Logger): string {
-  if (err instanceof DurableError) return `-ERR '${err.message}'\r\n`;
-  log?.error(
+/** The -ERR line for a refused verb, counted by its code (METRICS.md MT2.1). */
+function errLine(err: unknown, conn: Pick<SessionConnection, 'log' | 'countError'>): string {
+  if (err instanceof DurableError) {
+    conn.countError(err.code);
+    return `-ERR '${err.message}'\r\n`;
+  }
+  conn.countError('INTERNAL');
+  conn.log.error(
     { err: err instanceof Error ? (err.stack ?? err.message) : String(err) },
     'internal error in a durable verb',
   );

@@ -44,6 +44,14 @@ export class Subscription implements SubjectEntry {
   ) {}
 }
 
+/** What monitoring may read of the subject index. */
+export type SubjectIndexView = Readonly<
+  Pick<
+    Sublist<Subscription>,
+    'size' | 'cacheSize' | 'cacheMax' | 'matches' | 'cacheHits' | 'entries' | 'match'
+  >
+>;
+
 /** Told when local interest in a (subject, queue) starts and ends, to share it with the mesh. */
 export type InterestListener = (subject: string, queue: string | undefined, added: boolean) => void;
 
@@ -59,6 +67,11 @@ export class Router {
 
   get subscriptionCount(): number {
     return this.sublist.size;
+  }
+
+  /** The subject index, local and mesh interest alike, read-only (/subsz). */
+  get index(): SubjectIndexView {
+    return this.sublist;
   }
 
   add(sub: Subscription): void {

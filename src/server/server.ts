@@ -13,13 +13,15 @@ import { CLOSE_FLUSH_GRACE_MS } from '../config/defaults.js';
 import type { NodeOptions } from '../config/options.js';
 import { Authenticator } from '../auth/authenticator.js';
 import type { AuthConfig } from '../auth/config.js';
-import { CloseReason, closeTexts, StartupError } from '../errors.js';
+import { CloseReason, closeTexts, StartupError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { ClientConnection, type ConnectionHost } from './connection.js';
+import { clientLimits, type ClientLimits } from './limits.js';
 import { ConnectionRate } from './rate.js';
 import { Router } from './router.js';
 import type { DurableService } from '../durable/service.js';
+import type { SessionObserver } from './durable-session.js';
 
 export interface ServerStats {
   readonly connections: number;
@@ -28,6 +30,11 @@ export interface ServerStats {
   readonly bytesIn: number;
   readonly bytesOut: number;
   readonly closes: Readonly<Record<string, number>>;
+  /** PUB, HPUB and SEND received; MSG, HMSG and DMSG written (open and closed connections). */
+  readonly msgsIn: number;
+  readonly msgsOut: number;
+  /** -ERRs sent, by code (protocol/METRICS.md MT2.1). */
+  readonly errors: Readonly<Record<string, number>>;
 }
 
 export class ClientServer implements ConnectionHost {
@@ -51,13 +58,22 @@ export class ClientServer implements ConnectionHost {
   private bytesOut = 0;
   private totalConnections = 0;
   private readonly closes: Record<string, number> = {};
+  private readonly errors: Record<string, number> = {};
+  /** Messages of connections already closed; open ones are summed at stats() (no node-wide count per message). */
+  private msgsInClosed = 0;
+  private msgsOutClosed = 0;
+  /** Set by the node: the metrics' timing hooks for durable sessions (protocol/METRICS.md MT3). */
+  observer: SessionObserver | undefined = undefined;
   private infoBase = '';
   private boundHost = '';
   private boundPort = 0;
   private serverName = '';
   /** SEC2.1: who may connect; undefined when no keys or users are configured. */
   auth: Authenticator | undefined;
-  private readonly rate: ConnectionRate;
+  /** Replaced when a reload changes max_connection_rate (SEC2.6). */
+  private rate: ConnectionRate;
+  /** The limits in force; setLimits swaps them on a reload (SEC2.6). */
+  private liveLimits: ClientLimits;
   /**
    * SEC4.1: TLS on the client port, when a certificate is configured: a
    * tls.Server that never listens; acceptTls hands it each socket after INFO.
@@ -79,9 +95,15 @@ export class ClientServer implements ConnectionHost {
   ) {
     this.tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.auth = options.auth === undefined ? undefined : new Authenticator(options.auth);
+    this.liveLimits = clientLimits(options);
     this.rate = new ConnectionRate(options.maxConnectionRate);
     this.tlsServer =
       options.tlsCertFile === undefined ? undefined : this.makeTlsServer(loadSecureContext(options));
+  }
+
+  /** Connections read these at each check, never keeping a copy, so a reload reaches them. */
+  get limits(): ClientLimits {
+    return this.liveLimits;
   }
 
   get port(): number {
@@ -139,7 +161,7 @@ export class ClientServer implements ConnectionHost {
       host: this.boundHost,
       port: this.boundPort,
       headers: true,
-      max_payload: this.options.maxPayloadBytes,
+      max_payload: this.limits.maxPayloadBytes,
       cluster: this.options.clusterName,
       // SEC4.1: NATS clients start TLS right after this INFO; tls_verify tells them to bring a certificate.
       ...(this.tlsServer === undefined ? {} : { tls_required: true }),
@@ -152,12 +174,15 @@ export class ClientServer implements ConnectionHost {
   }
 
   private infoFields: Record<string, unknown> = {};
+  /** Set by stopAccepting: the node is leaving, INFO says `ldm` (lame duck mode, as nats-server). */
+  private lameDuck = false;
   private connectUrls: readonly string[] = [];
 
   private rebuildInfo(): void {
     const extra: Record<string, unknown> = {};
     if (this.auth !== undefined) extra.auth_required = true; // SEC2.1
     if (this.connectUrls.length > 0) extra.connect_urls = this.connectUrls;
+    if (this.lameDuck) extra.ldm = true; // OPS1.2: clients move to another node before this one stops
     this.infoBase = JSON.stringify({ ...this.infoFields, ...extra }).slice(0, -1);
   }
 
@@ -189,9 +214,34 @@ export class ClientServer implements ConnectionHost {
     for (const conn of this.connections.values()) if (conn.connected && !conn.closed) conn.resendInfo();
   }
 
-  infoLine(conn: { cid: number; socket: net.Socket }): string {
+  /**
+   * SEC2.6: the limits a reload changed, applied at once. A connection
+   * keeps the max_payload its INFO announced; see limits.ts for each key.
+   */
+  setLimits(next: ClientLimits): void {
+    const before = this.liveLimits;
+    this.liveLimits = next;
+    if (next.maxConnectionRate !== before.maxConnectionRate)
+      this.rate = new ConnectionRate(next.maxConnectionRate);
+    if (next.maxPayloadBytes !== before.maxPayloadBytes) {
+      this.infoFields = { ...this.infoFields, max_payload: next.maxPayloadBytes };
+      this.rebuildInfo();
+    }
+    for (const conn of this.connections.values()) conn.limitsChanged(before);
+  }
+
+  /** C2.1; `maxPayloadBytes` is the connection's own, which may predate a reload. */
+  infoLine(conn: { cid: number; socket: net.Socket; maxPayloadBytes?: number }): string {
     const ip = JSON.stringify(conn.socket.remoteAddress ?? '');
-    return `INFO ${this.infoBase},"client_id":${conn.cid},"client_ip":${ip}}\r\n`;
+    const mine = conn.maxPayloadBytes ?? this.limits.maxPayloadBytes;
+    const base = mine === this.limits.maxPayloadBytes ? this.infoBase : this.infoWithPayload(mine);
+    return `INFO ${base},"client_id":${conn.cid},"client_ip":${ip}}\r\n`;
+  }
+
+  /** The INFO base for a connection older than a max_payload reload (rare: only INFO resends need it). */
+  private infoWithPayload(maxPayloadBytes: number): string {
+    const info = JSON.parse(`${this.infoBase}}`) as Record<string, unknown>;
+    return JSON.stringify({ ...info, max_payload: maxPayloadBytes }).slice(0, -1);
   }
 
   private accept(socket: net.Socket): void {
@@ -206,9 +256,9 @@ export class ClientServer implements ConnectionHost {
       this.log.debug({ cid, address }, 'connection refused: connection rate per address exceeded');
       return this.refuse(cid, socket, CloseReason.ConnectionRateExceeded, closeTexts.connectionRate);
     }
-    if (this.connections.size + this.handshaking >= this.options.maxConnections) {
+    if (this.connections.size + this.handshaking >= this.limits.maxConnections) {
       // C6.10: INFO first, as nats-server does, so the client can read the -ERR.
-      this.log.warn({ cid, max: this.options.maxConnections }, 'connection refused: too many connections');
+      this.log.warn({ cid, max: this.limits.maxConnections }, 'connection refused: too many connections');
       return this.refuse(cid, socket, CloseReason.MaxConnectionsExceeded, closeTexts.maxConnections);
     }
     if (this.tlsServer !== undefined) return this.acceptTls(cid, socket, this.tlsServer);
@@ -245,9 +295,11 @@ export class ClientServer implements ConnectionHost {
   }
 
   private admit(cid: number, socket: net.Socket, infoSent: boolean): void {
-    const conn = new ClientConnection(cid, socket, this, this.log.child({ cid }));
+    // One child per connection: every line it logs carries its cid and address (and, after CONNECT, its name).
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const conn = new ClientConnection(cid, socket, this, this.log.child({ cid, remote }));
     this.connections.set(cid, conn);
-    conn.log.debug({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection accepted');
+    conn.log.debug({ tls: infoSent }, 'connection accepted');
     conn.start(infoSent);
   }
 
@@ -322,7 +374,7 @@ export class ClientServer implements ConnectionHost {
   }
 
   overTotalPending(conn: ClientConnection): boolean {
-    const max = this.options.maxTotalPendingBytes;
+    const max = this.limits.maxTotalPendingBytes;
     const share = max / Math.max(1, this.connections.size);
     if (conn.pendingBytes <= share) return false;
     // Summed at most once per event-loop turn: cheap under bursts, exact enough for a limit.
@@ -339,6 +391,8 @@ export class ClientServer implements ConnectionHost {
     this.connections.delete(conn.cid);
     this.dirty.delete(conn);
     this.count(reason);
+    this.msgsInClosed += conn.msgsIn;
+    this.msgsOutClosed += conn.msgsOut;
     const level =
       reason === CloseReason.ClientClosed || reason === CloseReason.ServerShutdown ? 'debug' : 'info';
     conn.log[level]({ reason, msgsIn: conn.msgsIn, msgsOut: conn.msgsOut }, 'connection closed');
@@ -349,7 +403,7 @@ export class ClientServer implements ConnectionHost {
   private readonly sockets = new Set<net.Socket>();
 
   reserveSubjectTokens(tokens: number): boolean {
-    if (tokens > 0 && this.subjectTokens + tokens > this.options.maxSubscriptionTokens) return false;
+    if (tokens > 0 && this.subjectTokens + tokens > this.limits.maxSubscriptionTokens) return false;
     this.subjectTokens += tokens;
     return true;
   }
@@ -360,6 +414,10 @@ export class ClientServer implements ConnectionHost {
 
   countOut(bytes: number): void {
     this.bytesOut += bytes;
+  }
+
+  countError(kind: ErrorKind): void {
+    this.errors[kind] = (this.errors[kind] ?? 0) + 1;
   }
 
   private count(reason: CloseReason): void {
@@ -374,12 +432,46 @@ export class ClientServer implements ConnectionHost {
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
       closes: { ...this.closes },
+      ...this.messageCounts(),
+      errors: { ...this.errors },
     };
+  }
+
+  /** One pass over the open connections, when asked (a scrape, /varz), never per message. */
+  private messageCounts(): { msgsIn: number; msgsOut: number } {
+    let msgsIn = this.msgsInClosed;
+    let msgsOut = this.msgsOutClosed;
+    for (const c of this.connections.values()) {
+      msgsIn += c.msgsIn;
+      msgsOut += c.msgsOut;
+    }
+    return { msgsIn, msgsOut };
+  }
+
+  /**
+   * OPS1.2: the first step of a graceful stop. No new connections; the open
+   * ones are told (INFO with `ldm` and without this node in connect_urls) and
+   * go on working until close().
+   */
+  stopAccepting(connectUrls: readonly string[]): void {
+    if (this.lameDuck) return;
+    this.lameDuck = true;
+    this.listenerClosed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
+    this.setConnectUrls(connectUrls);
+  }
+
+  private listenerClosed: Promise<void> | undefined;
+
+  /** Durable sends taken from clients and not yet answered, over all connections (OPS1.2). */
+  unansweredSends(): number {
+    let n = 0;
+    for (const conn of this.connections.values()) n += conn.unansweredSends;
+    return n;
   }
 
   /** Stops accepting, closes every connection (flushing what it can), and waits for the listener. */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
+    const closed = this.listenerClosed ?? new Promise<void>((resolve) => this.tcp.close(() => resolve()));
     for (const conn of [...this.connections.values()]) conn.close(CloseReason.ServerShutdown);
     // Closed connections had their grace to read the last bytes; a peer that
     // never closes its side (or a refused one) must not hold the stop.

@@ -50,6 +50,9 @@ export class Sublist<T extends SubjectEntry> {
   private readonly cache = new Map<string, CacheEntry<T>>();
   private generation = 0;
   private count = 0;
+  /** Lookups so far, and how many the cache answered (/subsz; two increments per publish). */
+  matches = 0;
+  cacheHits = 0;
 
   /** @param cacheEntries most subjects whose result is kept; 0 turns the cache off. */
   constructor(private readonly cacheEntries: number) {}
@@ -133,9 +136,13 @@ export class Sublist<T extends SubjectEntry> {
 
   /** Everything that matches a literal subject. The result is shared: do not mutate it. */
   match(subject: string): MatchResult<T> {
+    this.matches++;
     if (this.cacheEntries > 0) {
       const hit = this.cache.get(subject);
-      if (hit !== undefined && hit.generation === this.generation) return hit.result;
+      if (hit !== undefined && hit.generation === this.generation) {
+        this.cacheHits++;
+        return hit.result;
+      }
     }
     const plain: T[] = [];
     const groups = new Map<string, T[]>();
@@ -157,6 +164,30 @@ export class Sublist<T extends SubjectEntry> {
   /** Cached subjects (for tests and monitoring). */
   get cacheSize(): number {
     return this.cache.size;
+  }
+
+  /** Most subjects the cache keeps (0: off). */
+  get cacheMax(): number {
+    return this.cacheEntries;
+  }
+
+  /**
+   * Every entry, walking the trie depth-first (for /subsz listings). Lazy, so
+   * a page near the start costs only what it reads; do not change the index
+   * while iterating.
+   */
+  *entries(): Generator<T> {
+    const stack: Level<T>[] = [this.root];
+    while (stack.length > 0) {
+      const level = stack.pop()!;
+      const nodes = [...level.literal.values(), level.star, level.tail];
+      for (const node of nodes) {
+        if (node === null) continue;
+        if (node.plain !== null) yield* node.plain;
+        if (node.groups !== null) for (const g of node.groups.values()) yield* g;
+        if (node.next !== null) stack.push(node.next);
+      }
+    }
   }
 }
 
