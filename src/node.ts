@@ -88,16 +88,17 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
   const durable = await openEngine(options, ring, log.child({ component: 'durable' }));
   const server = new ClientServer(options, log.child({ component: 'server' }), durable);
   // Made before any client or peer can arrive: the parts report their timings to it (METRICS.md MT1.1).
-  const metrics = new NodeMetrics();
-  server.observer = metrics.timings;
-  durable.observer = metrics.timings;
+  // Without a monitoring port nobody reads them, so the parts keep none (no clock reads per message).
+  const metrics = options.monitorEnabled ? new NodeMetrics() : undefined;
+  server.observer = metrics?.timings;
+  durable.observer = metrics?.timings;
   let mesh: Mesh | undefined;
   let monitor: MonitorServer | undefined;
   const startedAt = new Date();
   try {
     await server.listen();
     if (options.meshEnabled) mesh = await startMesh(options, server, durable, log, metrics);
-    if (options.monitorEnabled) {
+    if (metrics !== undefined) {
       metrics.attach({ server, durable, mesh, maxDiskBytes: options.maxDiskBytes });
       const view = { options, server, durable, mesh, metrics, startedAt, monitorPort: () => monitor?.port };
       monitor = new MonitorServer({
@@ -145,6 +146,7 @@ export async function startNode(init: StartNodeInit): Promise<SwarmNode> {
       let closed = 0;
       if (applied.includes('auth')) closed = server.reloadAuth(current.auth).closed;
       if (applied.some(isLiveLimit)) server.setLimits(clientLimits(current));
+      if (applied.includes('maxPendingBytes')) durable.maxPullBytes = pullBytes(current.maxPendingBytes);
       const changes = Object.fromEntries(
         applied.filter((k) => !SECRET_RELOADABLE.has(k)).map((k) => [k, { from: before[k], to: current[k] }]),
       );
@@ -198,12 +200,18 @@ async function leaveGracefully(
     const level = r.handedOver || r.remaining === 0 ? 'info' : 'warn';
     log[level]({ ...r }, 'left the mesh');
   }
+  server.drainInput();
   const deadline = Date.now() + DRAIN_SENDS_TIMEOUT_MS;
   while (server.unansweredSends() > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));
   }
   const unanswered = server.unansweredSends();
   if (unanswered > 0) log.warn({ unanswered }, 'closing clients with sends still unanswered');
+}
+
+/** A pull's frames go out in one burst: a quarter of the pending limit leaves room for the rest. */
+function pullBytes(maxPendingBytes: number): number {
+  return Math.max(1, Math.floor(maxPendingBytes / 4));
 }
 
 /** The monitoring port: as configured, else the client port + 4000 (8222), or a free one beside port 0. */
@@ -226,7 +234,7 @@ async function startMesh(
   server: ClientServer,
   durable: DurableEngine,
   log: Logger,
-  metrics: NodeMetrics,
+  metrics: NodeMetrics | undefined,
 ): Promise<Mesh> {
   let mesh: Mesh;
   try {
@@ -242,7 +250,7 @@ async function startMesh(
         rssBytes: process.memoryUsage.rss(),
       }),
       log: log.child({ component: 'mesh' }),
-      observer: metrics.timings,
+      observer: metrics?.timings,
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -267,9 +275,8 @@ async function openEngine(options: NodeOptions, ring: KeyRing, log: Logger): Pro
         maxDestinations: options.maxDestinations,
         maxDiskBytes: options.maxDiskBytes,
         dedupWindowMs: options.dedupWindowMs,
-        // A pull's frames go out in one burst: a quarter of the pending limit leaves room for the rest.
         maxGroupsPerDestination: options.maxGroupsPerDestination,
-        maxPullBytes: Math.max(1, Math.floor(options.maxPendingBytes / 4)),
+        maxPullBytes: pullBytes(options.maxPendingBytes),
         defaults: {
           defaultTtlMs: 0,
           maxMsgs: options.maxMsgsPerDestination,

@@ -122,7 +122,12 @@ export class DurableEngine implements DurableService {
     private readonly ring: KeyRing,
     private readonly opts: EngineOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.maxPullBytes = opts.maxPullBytes;
+  }
+
+  /** Bytes one PULL may take; follows the connection pending limit when a reload changes it (OPS2.2). */
+  maxPullBytes: number;
 
   static async open(opts: EngineOptions, ring: KeyRing, log: Logger): Promise<DurableEngine> {
     const started = Date.now();
@@ -607,7 +612,7 @@ export class DurableEngine implements DurableService {
     const out: Taken[] = [];
     const now = Date.now();
     let bytes = 0;
-    while (out.length < max && (out.length === 0 || bytes < this.opts.maxPullBytes)) {
+    while (out.length < max && (out.length === 0 || bytes < this.maxPullBytes)) {
       const next = g.ready.pop();
       if (next === undefined) break;
       const seq = next.seq;

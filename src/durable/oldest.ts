@@ -28,10 +28,10 @@ export interface OldestMessage {
 /** The oldest live message of `dest`, or undefined when it holds none on disk yet. */
 export async function oldestMessage(db: Db, dest: Destination): Promise<OldestMessage | undefined> {
   if (dest.msgs.size === 0) return undefined;
-  const priorities = Array.from({ length: MAX_PRIORITY }, (_, i) => i + 1);
-  const firsts = await Promise.all(priorities.map((p) => firstLive(db, dest, p)));
   let oldest: OldestMessage | undefined;
-  for (const m of firsts) {
+  // One read at a time: they share libuv's few threads with the store's group commits.
+  for (let p = 1; p <= MAX_PRIORITY; p++) {
+    const m = await firstLive(db, dest, p);
     if (m === undefined) continue;
     if (oldest === undefined || m.storedAtMs < oldest.storedAtMs) oldest = m;
   }

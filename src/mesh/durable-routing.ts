@@ -200,7 +200,9 @@ export class DurableRouting implements DurableService {
       const owner = this.init.ownerOf(destination);
       if (owner === this.init.selfId) {
         await this.init.ready(destination);
-        return await local();
+        // Still the owner after the wait? Otherwise route again in the new view (see `mine`).
+        if (this.init.ownerOf(destination) === this.init.selfId) return await local();
+        continue;
       }
       let why: string;
       if (owner === undefined) why = 'no owner';
@@ -248,6 +250,11 @@ export class DurableRouting implements DurableService {
         throw new NotOwnerError(`this node does not own ${destination}`);
       }
       await this.init.ready(destination);
+      // The view may have moved on during the wait (this node leaving, OPS1.3): a node that no
+      // longer owns the destination must not take the call, or it confirms what it never replicates.
+      if (this.init.ownerOf(destination) !== this.init.selfId) {
+        throw new NotOwnerError(`this node no longer owns ${destination}`);
+      }
     };
     return {
       // Each head is checked before it is acted on; a malformed one is answered with MalformedMessage (M4.6).

@@ -74,18 +74,18 @@ export class Timings implements SessionObserver, EngineObserver, ForwardObserver
   // ---- SessionObserver ----
 
   confirmed(ms: number): void {
-    this.confirm.observe(ms / 1000);
+    observe(this.confirm, ms);
   }
 
   delivered(ageMs: number): void {
-    // Another node's clock stamped it in a cluster: a small skew must not throw or go negative.
-    this.delivery.observe(Math.max(0, ageMs) / 1000);
+    // Another node's clock stamped it in a cluster: a small skew must not go negative (observe clamps).
+    observe(this.delivery, ageMs);
   }
 
   // ---- EngineObserver ----
 
   settled(kind: SettleKind, ms: number): void {
-    this.settle[kind].observe(Math.max(0, ms) / 1000);
+    observe(this.settle[kind], ms);
   }
 
   // ---- ForwardObserver, ReplicaObserver ----
@@ -93,14 +93,13 @@ export class Timings implements SessionObserver, EngineObserver, ForwardObserver
   forwarded(peer: string, op: ForwardOp, ms: number): void {
     let byOp = this.forwardChildren.get(peer);
     if (byOp === undefined) this.forwardChildren.set(peer, (byOp = {}));
-    const child = (byOp[op] ??= this.forward.labels(peer, op));
-    child.observe(ms / 1000);
+    observe((byOp[op] ??= this.forward.labels(peer, op)), ms);
   }
 
   replicated(peer: string, ms: number): void {
     let child = this.replicaChildren.get(peer);
     if (child === undefined) this.replicaChildren.set(peer, (child = this.replication.labels(peer)));
-    child.observe(ms / 1000);
+    observe(child, ms);
   }
 
   /**
@@ -119,4 +118,13 @@ export class Timings implements SessionObserver, EngineObserver, ForwardObserver
       this.replicaChildren.delete(peer);
     }
   }
+}
+
+/**
+ * Milliseconds into a histogram in seconds. The hooks sit on reply paths, and
+ * prom-client throws on a value that is not finite (a stored timestamp from a
+ * bad clock): such a value is dropped, never thrown into a reply.
+ */
+function observe(h: Child, ms: number): void {
+  if (Number.isFinite(ms)) h.observe(Math.max(0, ms) / 1000);
 }

@@ -48,6 +48,8 @@ export function nodeEndpoints(view: NodeView): Map<string, Endpoint> {
 
 function readyz(view: NodeView): { status: number; json: unknown } {
   const m = view.mesh;
+  // Stopping: the client port is closed, so balancers must send nobody here (OPS1.2).
+  if (view.server.stopping) return { status: 503, json: { status: 'not ready', why: 'stopping' } };
   if (m === undefined || m.hasJoined) return { status: 200, json: { status: 'ready' } };
   return { status: 503, json: { status: 'not ready', why: 'joining the mesh' } };
 }

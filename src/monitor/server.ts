@@ -78,9 +78,15 @@ export class MonitorServer {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://monitor');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(res, { status: 405, json: { error: 'only GET' } }, { allow: 'GET, HEAD' });
+    }
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://monitor');
+    } catch {
+      // A request target URL cannot parse (`//[`): refused, never thrown out of the listener.
+      return send(res, { status: 400, json: { error: 'bad request target' } });
     }
     const endpoint = this.init.endpoints.get(url.pathname);
     if (endpoint === undefined) {

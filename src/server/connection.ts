@@ -62,6 +62,8 @@ export interface ConnectionHost {
   countError(kind: ErrorKind): void;
   /** The metrics' timing hooks for durable sessions; undefined when none are kept. */
   readonly observer: SessionObserver | undefined;
+  /** The node is stopping and reads no more client input (OPS1.2). */
+  readonly draining: boolean;
 }
 
 /** The CONNECT options a connection runs with (C2.2: verbose and pedantic start on, as in nats-server 2.9). */
@@ -450,7 +452,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
   }
 
   resumeInput(): void {
-    if (!this.closed) this.socket.resume();
+    if (!this.closed && !this.host.draining) this.socket.resume();
   }
 
   publishCore(subject: string, payload: Buffer): void {

@@ -90,7 +90,7 @@ export class DurableSession {
 
   /** D3.1: SEND; the answer (+STORED or -ERR) is written in send order. */
   send(destination: string, options: readonly string[], payload: Buffer): void {
-    const arrivedMs = performance.now();
+    const arrivedMs = this.observer === undefined ? 0 : performance.now();
     const slot: Slot = { text: undefined };
     this.replies.push(slot);
     let req: SendRequest;
@@ -131,7 +131,7 @@ export class DurableSession {
       this.conn.sendErr(permissionTexts.send(subject), DurableErrorCode.PermissionDenied);
       return true;
     }
-    const arrivedMs = performance.now();
+    const arrivedMs = this.observer === undefined ? 0 : performance.now();
     const id = headers === undefined ? undefined : msgIdHeader(headers);
     const req: SendRequest = { destination: subject, id, headers, payload, producer: this.conn.clientName };
     this.track(this.engine.send(req), payload.length + (req.headers?.length ?? 0)).then(

@@ -453,6 +453,11 @@ export class ClientServer implements ConnectionHost {
    * ones are told (INFO with `ldm` and without this node in connect_urls) and
    * go on working until close().
    */
+  /** stopAccepting has run: the node is on its way out (/readyz says so, OPS1.2). */
+  get stopping(): boolean {
+    return this.lameDuck;
+  }
+
   stopAccepting(connectUrls: readonly string[]): void {
     if (this.lameDuck) return;
     this.lameDuck = true;
@@ -461,6 +466,18 @@ export class ClientServer implements ConnectionHost {
   }
 
   private listenerClosed: Promise<void> | undefined;
+
+  /** Set by drainInput: the node reads no more client input (OPS1.2). */
+  draining = false;
+
+  /**
+   * OPS1.2: the node has left the mesh and is about to close its clients. It
+   * reads nothing more from them, so the sends it has taken can all be answered.
+   */
+  drainInput(): void {
+    this.draining = true;
+    for (const conn of this.connections.values()) conn.pauseInput();
+  }
 
   /** Durable sends taken from clients and not yet answered, over all connections (OPS1.2). */
   unansweredSends(): number {

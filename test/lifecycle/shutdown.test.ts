@@ -64,19 +64,24 @@ test('OPS1.2-OPS1.4 SIGTERM: clients see ldm, the node hands over and releases i
 
 test('OPS1.1 a second signal during the stop exits at once with 1', async (t) => {
   t.timeout(120_000);
-  const { nodes } = await startCluster(t, 2);
-  const node = nodes[0]!;
+  // The peer is frozen (SIGSTOP) and counts as a member for a minute, so the
+  // hand-over cannot finish and the stop is still under way at the second signal.
+  const { nodes } = await startCluster(t, 2, { flags: ['--member-timeout', '60s'] });
+  const [node, peer] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
   const client = await DurableClient.connect(node.port, '127.0.0.1', 'producer');
   t.teardown(() => client.close());
   for (let i = 0; i < 20; i++) t.true((await client.send(`twice.${i}`, 'x')).ok);
+  peer.proc.child.kill('SIGSTOP');
+  t.teardown(() => void peer.proc.child.kill('SIGCONT'));
   node.proc.child.kill('SIGTERM');
   await waitFor(
-    () => node.proc.stdout.some((l) => l.includes('"shutting down"')),
-    'the first signal to be taken',
+    () => node.proc.stdout.some((l) => l.includes('"leaving the mesh: handing destinations over"')),
+    'the hand-over to begin',
   );
   node.proc.child.kill('SIGINT');
   t.is(await node.proc.exited, 1);
   t.regex(node.proc.stderr, /second SIGINT: exiting at once/);
+  t.false(node.proc.stdout.some((l) => l.includes('"left the mesh"')));
 });
 
 async function ownerOf(c: DurableClient, destination: string): Promise<string> {

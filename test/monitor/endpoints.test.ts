@@ -3,6 +3,7 @@
  * /varz on a live node, over real HTTP.
  */
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import test from 'ava';
 import { runCli, tempDir } from '../helpers/process.js';
 import { QUIET, RawClient, startTestNode, waitFor } from '../helpers/wire.js';
@@ -55,6 +56,24 @@ test('unknown paths get 404 and other methods 405, as JSON', async (t) => {
   const head = await get(m, '/healthz', 'HEAD');
   t.is(head.status, 200);
   t.is(head.text, '');
+});
+
+test('MON2.3 a request target that is no URL gets 400 and the node goes on', async (t) => {
+  const { node } = await startTestNode(t);
+  const m = node.monitor!.port;
+  const answer = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(m, '127.0.0.1', () =>
+      s.end('GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+    );
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString()));
+    s.on('close', () => resolve(got));
+    s.on('error', reject);
+    s.setTimeout(5000, () => s.destroy(new Error('no answer')));
+  });
+  t.regex(answer, /^HTTP\/1\.1 400 /);
+  t.regex(answer, /bad request target/);
+  t.deepEqual((await get(m, '/healthz')).body, { status: 'ok' });
 });
 
 test('a cluster node is ready once it has joined; varz shows the mesh and no secret', async (t) => {
