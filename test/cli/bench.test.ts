@@ -22,97 +22,106 @@ function summary(r: CliRun): BenchSummary {
 
 const at = (port: number): string[] => ['-s', `127.0.0.1:${port}`];
 
-test('bench pubsub --json: every message published and received by every subscriber, with latency', async (t) => {
-  const { port } = await startTestNode(t);
-  const r = await bench(t, [
-    'pubsub',
-    '--messages',
-    '3000',
-    '--size',
-    '64',
-    '--publishers',
-    '2',
-    '--subscribers',
-    '2',
-    '--destination',
-    'bench.t1',
-    '--json',
-    ...at(port),
-  ]);
-  t.is(r.code, 0, r.stderr);
-  const s = summary(r);
-  t.like(s, {
-    mode: 'pubsub',
-    server: `127.0.0.1:${port}`,
-    destination: 'bench.t1',
-    messages: 3000,
-    completed: 3000,
-    received: 6000,
-    size_bytes: 64,
-    publishers: 2,
-    subscribers: 2,
-    latency: 'publish-to-receive',
-    complete: true,
-  });
-  t.true(s.seconds > 0 && s.msgs_per_sec > 0 && s.mb_per_sec >= 0);
-  const l = s.latency_ms!;
-  t.true(l.p50 > 0 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max, JSON.stringify(l));
-  t.is(r.stderr, '', 'no progress bar when stderr is not a terminal');
-});
+test.serial(
+  'bench pubsub --json: every message published and received by every subscriber, with latency',
+  async (t) => {
+    const { port } = await startTestNode(t);
+    const r = await bench(t, [
+      'pubsub',
+      '--messages',
+      '3000',
+      '--size',
+      '64',
+      '--publishers',
+      '2',
+      '--subscribers',
+      '2',
+      '--destination',
+      'bench.t1',
+      '--json',
+      ...at(port),
+    ]);
+    t.is(r.code, 0, r.stderr);
+    const s = summary(r);
+    t.like(s, {
+      mode: 'pubsub',
+      server: `127.0.0.1:${port}`,
+      destination: 'bench.t1',
+      messages: 3000,
+      completed: 3000,
+      received: 6000,
+      size_bytes: 64,
+      publishers: 2,
+      subscribers: 2,
+      latency: 'publish-to-receive',
+      complete: true,
+    });
+    t.true(s.seconds > 0 && s.msgs_per_sec > 0 && s.mb_per_sec >= 0);
+    const l = s.latency_ms!;
+    t.true(l.p50 > 0 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max, JSON.stringify(l));
+    t.is(r.stderr, '', 'no progress bar when stderr is not a terminal');
+  },
+);
 
-test('bench send --json: every message confirmed, pulled and acked, so the destination is empty', async (t) => {
-  const { port } = await startTestNode(t);
-  const r = await bench(t, [
-    'send',
-    '--messages',
-    '1500',
-    '--destination',
-    'bench.t2',
-    '--json',
-    ...at(port),
-  ]);
-  t.is(r.code, 0, r.stderr);
-  t.like(summary(r), {
-    mode: 'send',
-    messages: 1500,
-    completed: 1500,
-    received: 1500,
-    publishers: 1,
-    subscribers: 1,
-    latency: 'send-to-confirm',
-    complete: true,
-  });
-  const c = await DurableClient.connect(port);
-  t.teardown(() => c.close());
-  const dests = await c.dests();
-  t.true(
-    dests.some((l) => l.startsWith('DEST bench.t2 depth=0 ') && l.includes('last_seq=1500')),
-    dests.join('\n'),
-  );
-});
+test.serial(
+  'bench send --json: every message confirmed, pulled and acked, so the destination is empty',
+  async (t) => {
+    const { port } = await startTestNode(t);
+    const r = await bench(t, [
+      'send',
+      '--messages',
+      '1500',
+      '--destination',
+      'bench.t2',
+      '--json',
+      ...at(port),
+    ]);
+    t.is(r.code, 0, r.stderr);
+    t.like(summary(r), {
+      mode: 'send',
+      messages: 1500,
+      completed: 1500,
+      received: 1500,
+      publishers: 1,
+      subscribers: 1,
+      latency: 'send-to-confirm',
+      complete: true,
+    });
+    const c = await DurableClient.connect(port);
+    t.teardown(() => c.close());
+    const dests = await c.dests();
+    t.true(
+      dests.some((l) => l.startsWith('DEST bench.t2 depth=0 ') && l.includes('last_seq=1500')),
+      dests.join('\n'),
+    );
+  },
+);
 
-test('bench send without subscribers leaves the messages stored; pubsub without them measures no latency', async (t) => {
-  const { port } = await startTestNode(t);
-  const send = await bench(t, [
-    'send',
-    '-n',
-    '500',
-    '--subscribers',
-    '0',
-    '-d',
-    'bench.t3',
-    '--json',
-    ...at(port),
-  ]);
-  t.like(summary(send), { completed: 500, received: 0, complete: true });
-  const c = await DurableClient.connect(port);
-  t.teardown(() => c.close());
-  t.true((await c.dests()).some((l) => l.startsWith('DEST bench.t3 depth=500 ')));
-  const pub = await bench(t, ['pubsub', '-n', '500', '--subscribers', '0', '--json', ...at(port)]);
-  t.like(summary(pub), { completed: 500, received: 0, latency_ms: null, complete: true });
-});
+test.serial(
+  'bench send without subscribers leaves the messages stored; pubsub without them measures no latency',
+  async (t) => {
+    const { port } = await startTestNode(t);
+    const send = await bench(t, [
+      'send',
+      '-n',
+      '500',
+      '--subscribers',
+      '0',
+      '-d',
+      'bench.t3',
+      '--json',
+      ...at(port),
+    ]);
+    t.like(summary(send), { completed: 500, received: 0, complete: true });
+    const c = await DurableClient.connect(port);
+    t.teardown(() => c.close());
+    t.true((await c.dests()).some((l) => l.startsWith('DEST bench.t3 depth=500 ')));
+    const pub = await bench(t, ['pubsub', '-n', '500', '--subscribers', '0', '--json', ...at(port)]);
+    t.like(summary(pub), { completed: 500, received: 0, latency_ms: null, complete: true });
+  },
+);
 
-test('bench prints a summary table without --json', async (t) => {
+test.serial('bench prints a summary table without --json', async (t) => {
   const { port } = await startTestNode(t);
   const r = await bench(t, ['pubsub', '--messages', '1000', ...at(port)]);
   t.is(r.code, 0, r.stderr);
@@ -121,7 +130,7 @@ test('bench prints a summary table without --json', async (t) => {
   }
 });
 
-test('--duration caps a run: the summary says incomplete and the exit code is 3', async (t) => {
+test.serial('--duration caps a run: the summary says incomplete and the exit code is 3', async (t) => {
   const { port } = await startTestNode(t);
   const r = await bench(t, [
     'send',
@@ -137,11 +146,12 @@ test('--duration caps a run: the summary says incomplete and the exit code is 3'
   t.is(r.code, 3, r.stderr);
   const s = summary(r);
   t.is(s.complete, false);
-  t.true(s.completed > 0 && s.completed < 10_000_000, String(s.completed));
+  // How many finished in 1 s depends on the machine's load (0 is possible): only the cap is asserted.
+  t.true(s.completed < 10_000_000, String(s.completed));
   t.regex(r.stderr, /--duration 1000 ms reached/);
 });
 
-test('bench bounds: too many messages, connections or bytes, an unknown mode: exit 2', async (t) => {
+test.serial('bench bounds: too many messages, connections or bytes, an unknown mode: exit 2', async (t) => {
   const { port } = await startTestNode(t, { maxPayloadBytes: 1024 });
   const cases = [
     ['pubsub', '--messages', '10000001'],
@@ -161,7 +171,7 @@ test('bench bounds: too many messages, connections or bytes, an unknown mode: ex
   t.regex(runs[7]!.stderr, /^swarmmq: --size 2048 is over the node's max_payload of 1024 bytes\n$/);
 });
 
-test('bench --help names its options and what it measures', async (t) => {
+test.serial('bench --help names its options and what it measures', async (t) => {
   const r = await bench(t, ['--help']);
   t.is(r.code, 0);
   for (const s of [

@@ -48,7 +48,7 @@ async function dests(t: ExecutionContext, port: number): Promise<string[]> {
   return c.dests();
 }
 
-test('pub -> sub: headers, reply subject and --count, as JSON lines (C3.1, C4.6, C5.3)', async (t) => {
+test.serial('pub -> sub: headers, reply subject and --count, as JSON lines (C3.1, C4.6, C5.3)', async (t) => {
   const { port } = await startTestNode(t);
   const sub = await subscribed(t, ['greet.*', '--count', '3', '--json', ...at(port)]);
   const pub = await cli(t, [
@@ -82,7 +82,7 @@ test('pub -> sub: headers, reply subject and --count, as JSON lines (C3.1, C4.6,
   }
 });
 
-test('pub reads its payload from stdin; sub prints readably and exits on SIGINT', async (t) => {
+test.serial('pub reads its payload from stdin; sub prints readably and exits on SIGINT', async (t) => {
   const { port } = await startTestNode(t);
   const sub = await subscribed(t, ['logs.>', ...at(port)]);
   const body = 'line one\nline two\n';
@@ -94,7 +94,7 @@ test('pub reads its payload from stdin; sub prints readably and exits on SIGINT'
   t.is(await sub.exited, 0);
 });
 
-test('a queue group shares the messages between its members (C5.2)', async (t) => {
+test.serial('a queue group shares the messages between its members (C5.2)', async (t) => {
   const { port } = await startTestNode(t);
   const a = await subscribed(t, ['jobs', '--queue', 'workers', '--json', ...at(port)]);
   const b = await subscribed(t, ['jobs', '--queue', 'workers', '--json', ...at(port)]);
@@ -106,28 +106,31 @@ test('a queue group shares the messages between its members (C5.2)', async (t) =
   t.deepEqual([await a.exited, await b.exited], [0, 0]);
 });
 
-test('pub --request prints the reply; with nobody subscribed it says so and exits 3 (C5.4, C5.6)', async (t) => {
-  const { port } = await startTestNode(t);
-  const nc = await connect({ servers: `127.0.0.1:${port}`, reconnect: false });
-  t.teardown(() => nc.close());
-  nc.subscribe('svc.echo', {
-    callback: (_err, m) => {
-      m.respond(`echo: ${m.string()}`);
-    },
-  });
-  await nc.flush();
-  const r = await cli(t, ['pub', 'svc.echo', 'ping', '--request', '--json', ...at(port)]);
-  t.is(r.code, 0, r.stderr);
-  t.like(JSON.parse(r.stdout) as object, { payload: 'echo: ping' });
-  const readable = await cli(t, ['pub', 'svc.echo', 'pong', '-r', ...at(port)]);
-  t.regex(readable.stdout, /^\[#1\] _INBOX\.\S+ 10 bytes\necho: pong\n$/);
+test.serial(
+  'pub --request prints the reply; with nobody subscribed it says so and exits 3 (C5.4, C5.6)',
+  async (t) => {
+    const { port } = await startTestNode(t);
+    const nc = await connect({ servers: `127.0.0.1:${port}`, reconnect: false });
+    t.teardown(() => nc.close());
+    nc.subscribe('svc.echo', {
+      callback: (_err, m) => {
+        m.respond(`echo: ${m.string()}`);
+      },
+    });
+    await nc.flush();
+    const r = await cli(t, ['pub', 'svc.echo', 'ping', '--request', '--json', ...at(port)]);
+    t.is(r.code, 0, r.stderr);
+    t.like(JSON.parse(r.stdout) as object, { payload: 'echo: ping' });
+    const readable = await cli(t, ['pub', 'svc.echo', 'pong', '-r', ...at(port)]);
+    t.regex(readable.stdout, /^\[#1\] _INBOX\.\S+ 10 bytes\necho: pong\n$/);
 
-  const none = await cli(t, ['pub', 'svc.nobody', 'ping', '--request', ...at(port)]);
-  t.is(none.code, 3);
-  t.is(none.stderr, 'swarmmq: no responders: nobody is subscribed to svc.nobody\n');
-});
+    const none = await cli(t, ['pub', 'svc.nobody', 'ping', '--request', ...at(port)]);
+    t.is(none.code, 3);
+    t.is(none.stderr, 'swarmmq: no responders: nobody is subscribed to svc.nobody\n');
+  },
+);
 
-test('pub --request times out with exit 3 when the responder is silent', async (t) => {
+test.serial('pub --request times out with exit 3 when the responder is silent', async (t) => {
   const { port } = await startTestNode(t);
   const sub = await subscribed(t, ['svc.slow', ...at(port)]);
   const r = await cli(t, ['pub', 'svc.slow', 'x', '--request', '--timeout', '2s', ...at(port)]);
@@ -139,73 +142,91 @@ test('pub --request times out with exit 3 when the responder is silent', async (
   sub.child.kill('SIGINT');
 });
 
-test('send prints +STORED (seq, id), de-duplicates by --id; pull shows and acks: depth 0 (D3.1, D3.4, D4.1, D4.2)', async (t) => {
-  const { port } = await startTestNode(t);
-  const first = await cli(t, [
-    'send',
-    'orders',
-    'first order',
-    '--priority',
-    '9',
-    '--id',
-    'o-1',
-    ...at(port),
-  ]);
-  t.is(first.code, 0, first.stderr);
-  t.is(first.stdout, 'stored in orders: seq 1, id o-1\n');
-  const again = await cli(t, ['send', 'orders', 'first order', '--id', 'o-1', '--json', ...at(port)]);
-  t.deepEqual(JSON.parse(again.stdout), { destination: 'orders', seq: 1, id: 'o-1', duplicate: true });
-  const second = await cli(t, ['send', 'orders', '--json', ...at(port)], 'from stdin');
-  const stored = JSON.parse(second.stdout) as { seq: number; id: string };
-  t.is(stored.seq, 2);
-  t.regex(stored.id, /^[0-9a-f]{32}$/, 'an id chosen by the CLI');
+test.serial(
+  'send prints +STORED (seq, id), de-duplicates by --id; pull shows and acks: depth 0 (D3.1, D3.4, D4.1, D4.2)',
+  async (t) => {
+    const { port } = await startTestNode(t);
+    const first = await cli(t, [
+      'send',
+      'orders',
+      'first order',
+      '--priority',
+      '9',
+      '--id',
+      'o-1',
+      ...at(port),
+    ]);
+    t.is(first.code, 0, first.stderr);
+    t.is(first.stdout, 'stored in orders: seq 1, id o-1\n');
+    const again = await cli(t, ['send', 'orders', 'first order', '--id', 'o-1', '--json', ...at(port)]);
+    t.deepEqual(JSON.parse(again.stdout), { destination: 'orders', seq: 1, id: 'o-1', duplicate: true });
+    const second = await cli(t, ['send', 'orders', '--json', ...at(port)], 'from stdin');
+    const stored = JSON.parse(second.stdout) as { seq: number; id: string };
+    t.is(stored.seq, 2);
+    t.regex(stored.id, /^[0-9a-f]{32}$/, 'an id chosen by the CLI');
 
-  const pull = await cli(t, ['pull', 'orders', '--group', 'billing', '--batch', '10', '--json', ...at(port)]);
-  t.is(pull.code, 0, pull.stderr);
-  const msgs = pull.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.is(msgs.length, 2);
-  t.like(msgs[0], { destination: 'orders', id: 'o-1', priority: 9, deliveries: 1, payload: 'first order' });
-  t.like(msgs[1], { id: stored.id, priority: 5, deliveries: 1, payload: 'from stdin' });
-  t.is(pull.stderr, '2 messages from orders (group billing): acked\n');
-  t.true((await dests(t, port)).includes('DEST orders depth=0 bytes=0 last_seq=2 groups=billing:0/0/0'));
+    const pull = await cli(t, [
+      'pull',
+      'orders',
+      '--group',
+      'billing',
+      '--batch',
+      '10',
+      '--json',
+      ...at(port),
+    ]);
+    t.is(pull.code, 0, pull.stderr);
+    const msgs = pull.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    t.is(msgs.length, 2);
+    t.like(msgs[0], { destination: 'orders', id: 'o-1', priority: 9, deliveries: 1, payload: 'first order' });
+    t.like(msgs[1], { id: stored.id, priority: 5, deliveries: 1, payload: 'from stdin' });
+    t.is(pull.stderr, '2 messages from orders (group billing): acked\n');
+    t.true((await dests(t, port)).includes('DEST orders depth=0 bytes=0 last_seq=2 groups=billing:0/0/0'));
 
-  const empty = await cli(t, ['pull', 'orders', '-g', 'billing', ...at(port)]);
-  t.is(empty.code, 3);
-  t.is(empty.stderr, 'no message in orders for group billing\n');
-});
+    const empty = await cli(t, ['pull', 'orders', '-g', 'billing', ...at(port)]);
+    t.is(empty.code, 3);
+    t.is(empty.stderr, 'no message in orders for group billing\n');
+  },
+);
 
-test('pull prints readably; --nak gives back (deliveries 2), --no-ack leaves it in flight (D4.3, D4.6)', async (t) => {
-  const { port } = await startTestNode(t);
-  t.is((await cli(t, ['send', 'tasks', 'do it', '--id', 't-1', ...at(port)])).code, 0);
-  const nak = await cli(t, ['pull', 'tasks', '-g', 'w', '--nak', ...at(port)]);
-  t.is(nak.code, 0, nak.stderr);
-  t.regex(nak.stdout, /^\[#1\] tasks id=t-1 priority=5 deliveries=1 stored=\S+Z 5 bytes\ndo it\n$/);
-  t.is(nak.stderr, '1 message from tasks (group w): given back\n');
-  const look = await cli(t, ['pull', 'tasks', '-g', 'w', '--no-ack', '--wait', '2s', ...at(port)]);
-  t.regex(look.stdout, /deliveries=2/);
-  t.true((await dests(t, port)).some((l) => l.startsWith('DEST tasks depth=1') && l.includes('w:0/1/0')));
-  const both = await cli(t, ['pull', 'tasks', '-g', 'w', '--nak', '--no-ack', ...at(port)]);
-  t.is(both.code, 2);
-});
+test.serial(
+  'pull prints readably; --nak gives back (deliveries 2), --no-ack leaves it in flight (D4.3, D4.6)',
+  async (t) => {
+    const { port } = await startTestNode(t);
+    t.is((await cli(t, ['send', 'tasks', 'do it', '--id', 't-1', ...at(port)])).code, 0);
+    const nak = await cli(t, ['pull', 'tasks', '-g', 'w', '--nak', ...at(port)]);
+    t.is(nak.code, 0, nak.stderr);
+    t.regex(nak.stdout, /^\[#1\] tasks id=t-1 priority=5 deliveries=1 stored=\S+Z 5 bytes\ndo it\n$/);
+    t.is(nak.stderr, '1 message from tasks (group w): given back\n');
+    const look = await cli(t, ['pull', 'tasks', '-g', 'w', '--no-ack', '--wait', '2s', ...at(port)]);
+    t.regex(look.stdout, /deliveries=2/);
+    t.true((await dests(t, port)).some((l) => l.startsWith('DEST tasks depth=1') && l.includes('w:0/1/0')));
+    const both = await cli(t, ['pull', 'tasks', '-g', 'w', '--nak', '--no-ack', ...at(port)]);
+    t.is(both.code, 2);
+  },
+);
 
-test('send --header goes as a PUB to the existing destination and pull shows the header (D3.7)', async (t) => {
-  const { port } = await startTestNode(t);
-  const refused = await cli(t, ['send', 'audit', 'x', '-H', 'Trace-Id=1', ...at(port)]);
-  t.is(refused.code, 1);
-  t.regex(refused.stderr, /^swarmmq: audit is not a destination yet: .*\n$/);
-  t.is((await cli(t, ['send', 'audit', 'first', ...at(port)])).code, 0);
-  const r = await cli(t, ['send', 'audit', 'traced', '-H', 'Trace-Id=1', '--id', 'a-2', ...at(port)]);
-  t.is(r.code, 0, r.stderr);
-  t.is(r.stdout, 'stored in audit: seq 2, id a-2\n');
-  const bad = await cli(t, ['send', 'audit', 'x', '-H', 'A=1', '--priority', '9', ...at(port)]);
-  t.is(bad.code, 2);
-  const pull = await cli(t, ['pull', 'audit', '-g', 'g', '--batch', '2', '--json', ...at(port)]);
-  const second = JSON.parse(pull.stdout.trim().split('\n')[1]!) as Record<string, unknown>;
-  t.like(second, { id: 'a-2', payload: 'traced', headers: { 'Trace-Id': ['1'], 'Nats-Msg-Id': ['a-2'] } });
-});
+test.serial(
+  'send --header goes as a PUB to the existing destination and pull shows the header (D3.7)',
+  async (t) => {
+    const { port } = await startTestNode(t);
+    const refused = await cli(t, ['send', 'audit', 'x', '-H', 'Trace-Id=1', ...at(port)]);
+    t.is(refused.code, 1);
+    t.regex(refused.stderr, /^swarmmq: audit is not a destination yet: .*\n$/);
+    t.is((await cli(t, ['send', 'audit', 'first', ...at(port)])).code, 0);
+    const r = await cli(t, ['send', 'audit', 'traced', '-H', 'Trace-Id=1', '--id', 'a-2', ...at(port)]);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, 'stored in audit: seq 2, id a-2\n');
+    const bad = await cli(t, ['send', 'audit', 'x', '-H', 'A=1', '--priority', '9', ...at(port)]);
+    t.is(bad.code, 2);
+    const pull = await cli(t, ['pull', 'audit', '-g', 'g', '--batch', '2', '--json', ...at(port)]);
+    const second = JSON.parse(pull.stdout.trim().split('\n')[1]!) as Record<string, unknown>;
+    t.like(second, { id: 'a-2', payload: 'traced', headers: { 'Trace-Id': ['1'], 'Nats-Msg-Id': ['a-2'] } });
+  },
+);
 
 /** A node with API keys and a user, as in test/security/auth.test.ts. */
 const ADMIN_KEY = newApiKey();
@@ -233,64 +254,70 @@ async function securedNode(t: ExecutionContext) {
   return startTestNode(t, { auth, destinations: [{ name: 'billing', settings: {} }] });
 }
 
-test('a refused operation prints its -ERR in one line and exits 1 (SEC2.3, SEC3.3, SEC3.4)', async (t) => {
-  const { port } = await securedNode(t);
-  const key = ['--token', ORDERS_KEY];
-  const cases: [string[], string][] = [
-    [['send', 'billing', 'x', ...key], `-ERR 'Permissions Violation for Send to "billing"'`],
-    [['pull', 'billing', '-g', 'g', ...key], `-ERR 'Permissions Violation for Pull from "billing"'`],
-    [['pub', 'billing.x', 'x', ...key], `-ERR 'Permissions Violation for Publish to "billing.x"'`],
-    [['sub', 'billing.>', ...key], `-ERR 'Permissions Violation for Subscription to "billing.>"'`],
-    [['pub', 'x', 'y', '--token', newApiKey()], `-ERR 'Authorization Violation'`],
-    [
-      ['pub', 'x', 'y'],
-      `-ERR 'Authorization Violation' (the node wants credentials: --token, or --user and --password)`,
-    ],
-  ];
-  const runs = await cliEach(
-    t,
-    cases.map(([args]) => [...args, ...at(port)]),
-  );
-  cases.forEach(([args, line], i) => {
-    const r = runs[i]!;
-    t.is(r.code, 1, args.join(' '));
-    t.is(r.stderr, `swarmmq: ${line}\n`, args.join(' '));
-    t.is(r.stdout, '', args.join(' '));
-  });
-  // The same key where it has rights; credentials from the environment too.
-  t.is((await cli(t, ['send', 'orders', 'x', ...key, ...at(port)])).code, 0);
-  t.is(
-    (await cli(t, ['send', 'billing', 'x', ...at(port)], undefined, { SWARMMQ_TOKEN: ADMIN_KEY })).code,
-    0,
-  );
-  const alice = await cli(t, ['pub', 'chat.room', 'hi', '--user', 'alice', ...at(port)], undefined, {
-    SWARMMQ_PASSWORD: PASSWORD,
-  });
-  t.is(alice.code, 0, alice.stderr);
-});
+test.serial(
+  'a refused operation prints its -ERR in one line and exits 1 (SEC2.3, SEC3.3, SEC3.4)',
+  async (t) => {
+    const { port } = await securedNode(t);
+    const key = ['--token', ORDERS_KEY];
+    const cases: [string[], string][] = [
+      [['send', 'billing', 'x', ...key], `-ERR 'Permissions Violation for Send to "billing"'`],
+      [['pull', 'billing', '-g', 'g', ...key], `-ERR 'Permissions Violation for Pull from "billing"'`],
+      [['pub', 'billing.x', 'x', ...key], `-ERR 'Permissions Violation for Publish to "billing.x"'`],
+      [['sub', 'billing.>', ...key], `-ERR 'Permissions Violation for Subscription to "billing.>"'`],
+      [['pub', 'x', 'y', '--token', newApiKey()], `-ERR 'Authorization Violation'`],
+      [
+        ['pub', 'x', 'y'],
+        `-ERR 'Authorization Violation' (the node wants credentials: --token, or --user and --password)`,
+      ],
+    ];
+    const runs = await cliEach(
+      t,
+      cases.map(([args]) => [...args, ...at(port)]),
+    );
+    cases.forEach(([args, line], i) => {
+      const r = runs[i]!;
+      t.is(r.code, 1, args.join(' '));
+      t.is(r.stderr, `swarmmq: ${line}\n`, args.join(' '));
+      t.is(r.stdout, '', args.join(' '));
+    });
+    // The same key where it has rights; credentials from the environment too.
+    t.is((await cli(t, ['send', 'orders', 'x', ...key, ...at(port)])).code, 0);
+    t.is(
+      (await cli(t, ['send', 'billing', 'x', ...at(port)], undefined, { SWARMMQ_TOKEN: ADMIN_KEY })).code,
+      0,
+    );
+    const alice = await cli(t, ['pub', 'chat.room', 'hi', '--user', 'alice', ...at(port)], undefined, {
+      SWARMMQ_PASSWORD: PASSWORD,
+    });
+    t.is(alice.code, 0, alice.stderr);
+  },
+);
 
-test('connection refused: one line naming the address, exit 1; SWARMMQ_SERVER picks the node', async (t) => {
-  const blocker = net.createServer();
-  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
-  const port = (blocker.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => blocker.close(() => r()));
-  for (const args of [
-    ['pub', 'x', 'y', ...at(port)],
-    ['sub', 'x', ...at(port)],
-    ['send', 'd', 'x', ...at(port)],
-  ]) {
-    const r = await cli(t, args);
-    t.is(r.code, 1);
-    t.is(r.stderr, `swarmmq: cannot connect to 127.0.0.1:${port} (connection refused)\n`);
-  }
-  const viaEnv = await cli(t, ['pull', 'd', '-g', 'g'], undefined, { SWARMMQ_SERVER: `127.0.0.1:${port}` });
-  t.is(viaEnv.stderr, `swarmmq: cannot connect to 127.0.0.1:${port} (connection refused)\n`);
-  const { port: live } = await startTestNode(t);
-  const ok = await cli(t, ['pub', 'x', 'y'], undefined, { SWARMMQ_SERVER: `nats://127.0.0.1:${live}` });
-  t.is(ok.code, 0, ok.stderr);
-});
+test.serial(
+  'connection refused: one line naming the address, exit 1; SWARMMQ_SERVER picks the node',
+  async (t) => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => blocker.close(() => r()));
+    for (const args of [
+      ['pub', 'x', 'y', ...at(port)],
+      ['sub', 'x', ...at(port)],
+      ['send', 'd', 'x', ...at(port)],
+    ]) {
+      const r = await cli(t, args);
+      t.is(r.code, 1);
+      t.is(r.stderr, `swarmmq: cannot connect to 127.0.0.1:${port} (connection refused)\n`);
+    }
+    const viaEnv = await cli(t, ['pull', 'd', '-g', 'g'], undefined, { SWARMMQ_SERVER: `127.0.0.1:${port}` });
+    t.is(viaEnv.stderr, `swarmmq: cannot connect to 127.0.0.1:${port} (connection refused)\n`);
+    const { port: live } = await startTestNode(t);
+    const ok = await cli(t, ['pub', 'x', 'y'], undefined, { SWARMMQ_SERVER: `nats://127.0.0.1:${live}` });
+    t.is(ok.code, 0, ok.stderr);
+  },
+);
 
-test('bad usage exits 2 before connecting', async (t) => {
+test.serial('bad usage exits 2 before connecting', async (t) => {
   const cases = [
     ['send', 'orders', 'x', '--priority', '11'],
     ['send', 'orders', 'x', '--ttl', 'soon'],
@@ -317,42 +344,45 @@ test('bad usage exits 2 before connecting', async (t) => {
   });
 });
 
-test('TLS: --tls-ca trusts the node; without it the one line says so; mutual TLS with --tls-cert (SEC4.1, SEC4.2)', async (t) => {
-  const dir = tempDir(t);
-  await promisify(execFile)(process.execPath, [CLI, 'gen', 'certs', '--out', dir], { timeout: 30_000 });
-  const f = (name: string): string => path.join(dir, name);
-  const { port } = await startTestNode(t, {
-    tlsCertFile: f('server.pem'),
-    tlsKeyFile: f('server-key.pem'),
-    tlsCaFile: f('ca.pem'),
-    tlsVerify: true,
-  });
-  const client = ['--tls-cert', f('client.pem'), '--tls-key', f('client-key.pem')];
-  const ok = await cli(t, ['send', 'secure', 'x', '--tls-ca', f('ca.pem'), ...client, ...at(port)]);
-  t.is(ok.code, 0, ok.stderr);
-  const viaName = await cli(t, [
-    'pub',
-    'x',
-    'y',
-    '--tls-ca',
-    f('ca.pem'),
-    ...client,
-    '-s',
-    `tls://localhost:${port}`,
-  ]);
-  t.is(viaName.code, 0, viaName.stderr);
-  const untrusted = await cli(t, ['pub', 'x', 'y', ...client, ...at(port)]);
-  t.is(untrusted.code, 1);
-  t.regex(
-    untrusted.stderr,
-    /^swarmmq: TLS handshake with 127\.0\.0\.1:\d+ failed \(.*certificate.*\); pass the CA that signed it with --tls-ca\n$/,
-  );
-  const noCert = await cli(t, ['pub', 'x', 'y', '--tls-ca', f('ca.pem'), ...at(port)]);
-  t.is(noCert.code, 1);
-  t.regex(noCert.stderr, /^swarmmq: .*client certificate.*\n$/);
-});
+test.serial(
+  'TLS: --tls-ca trusts the node; without it the one line says so; mutual TLS with --tls-cert (SEC4.1, SEC4.2)',
+  async (t) => {
+    const dir = tempDir(t);
+    await promisify(execFile)(process.execPath, [CLI, 'gen', 'certs', '--out', dir], { timeout: 30_000 });
+    const f = (name: string): string => path.join(dir, name);
+    const { port } = await startTestNode(t, {
+      tlsCertFile: f('server.pem'),
+      tlsKeyFile: f('server-key.pem'),
+      tlsCaFile: f('ca.pem'),
+      tlsVerify: true,
+    });
+    const client = ['--tls-cert', f('client.pem'), '--tls-key', f('client-key.pem')];
+    const ok = await cli(t, ['send', 'secure', 'x', '--tls-ca', f('ca.pem'), ...client, ...at(port)]);
+    t.is(ok.code, 0, ok.stderr);
+    const viaName = await cli(t, [
+      'pub',
+      'x',
+      'y',
+      '--tls-ca',
+      f('ca.pem'),
+      ...client,
+      '-s',
+      `tls://localhost:${port}`,
+    ]);
+    t.is(viaName.code, 0, viaName.stderr);
+    const untrusted = await cli(t, ['pub', 'x', 'y', ...client, ...at(port)]);
+    t.is(untrusted.code, 1);
+    t.regex(
+      untrusted.stderr,
+      /^swarmmq: TLS handshake with 127\.0\.0\.1:\d+ failed \(.*certificate.*\); pass the CA that signed it with --tls-ca\n$/,
+    );
+    const noCert = await cli(t, ['pub', 'x', 'y', '--tls-ca', f('ca.pem'), ...at(port)]);
+    t.is(noCert.code, 1);
+    t.regex(noCert.stderr, /^swarmmq: .*client certificate.*\n$/);
+  },
+);
 
-test('--help of each subcommand names its options, examples and exit codes', async (t) => {
+test.serial('--help of each subcommand names its options, examples and exit codes', async (t) => {
   const want: Record<string, string[]> = {
     pub: ['<subject>', '[payload]', '--count', '--header', '--reply', '--request', '--json'],
     sub: ['<subject>', '--queue', '--count', '--json'],
@@ -384,7 +414,7 @@ test('--help of each subcommand names its options, examples and exit codes', asy
     t.regex(top.stdout, new RegExp(`^  ${cmd} `, 'm'));
 });
 
-test('a random subject round trip with a binary payload shows base64', async (t) => {
+test.serial('a random subject round trip with a binary payload shows base64', async (t) => {
   const { port } = await startTestNode(t);
   const subject = `bin.${randomBytes(3).toString('hex')}`;
   const sub = await subscribed(t, [subject, '--count', '1', '--json', ...at(port)]);

@@ -52,7 +52,7 @@ export function runCli(t: ExecutionContext, args: string[], env: Record<string, 
       // 'close', not 'exit': by then stdout and stderr are read to the end.
       child.once('close', (code, signal) => resolve(code ?? signal ?? 'unknown')),
     ),
-    waitForLog: (match, timeoutMs = 15_000) =>
+    waitForLog: (match, timeoutMs = 30_000) =>
       new Promise((resolve, reject) => {
         const check = (): boolean => {
           for (const l of proc.stdout) {
