@@ -90,17 +90,8 @@ export interface Msg {
   readonly payload: Buffer;
 }
 
-/** D4.1: one delivery of a pull (buffers are copies, safe to keep). */
-export interface Delivery {
-  readonly destination: string;
-  readonly handle: string;
-  readonly id: string;
-  readonly priority: number;
-  readonly deliveries: number;
-  readonly timestampMs: number;
-  readonly headers: Buffer | undefined;
-  readonly payload: Buffer;
-}
+/** D4.1: one delivery of a pull, as the reader gives it but with buffers copied (safe to keep). */
+export type Delivery = Omit<Extract<ServerOp, { kind: 'DMSG' }>, 'kind'>;
 
 /** D3.1: a send's confirmation. */
 export interface Stored {
@@ -524,13 +515,9 @@ export class Client {
       case 'DMSG': {
         const p = this.pullWaiter;
         if (p === undefined) return;
+        const { kind: _, ...delivery } = op;
         p.msgs.push({
-          destination: op.destination,
-          handle: op.handle,
-          id: op.id,
-          priority: op.priority,
-          deliveries: op.deliveries,
-          timestampMs: op.timestampMs,
+          ...delivery,
           headers: op.headers === undefined ? undefined : Buffer.from(op.headers),
           payload: Buffer.from(op.payload),
         });

@@ -9,6 +9,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { owners, type OwnerAnswer } from '../helpers/monitor.js';
 import { natsClient, startCluster, waitForView, type ClusterNode } from '../helpers/cluster.js';
 import { DurableClient, type Delivery } from '../helpers/durable-client.js';
 import { RawClient, waitFor } from '../helpers/wire.js';
@@ -19,30 +20,8 @@ const td = new TextDecoder();
 /** INFO lines the node re-sends on membership changes (CLIENT.md), skipped before an answer. */
 const INFOS = '(?:INFO [^\\r\\n]*\\r\\n)*';
 
-interface OwnerAnswer {
-  owner: string;
-  client: string;
-  replicas: string[];
-}
-
-/** OWNER for each destination, pipelined on one raw connection to `node`. */
-async function owners(t: ExecutionContext, node: ClusterNode, dests: string[]): Promise<OwnerAnswer[]> {
-  const [c] = await RawClient.open(t, node.port);
-  c.send(dests.map((d) => `OWNER ${d}\r\n`).join(''));
-  const out: OwnerAnswer[] = [];
-  for (const d of dests) {
-    const m = await c.expect(
-      new RegExp(`^${INFOS}\\+OWNER ${d.replace(/\./g, '\\.')} (\\S+) (\\S+) (\\S+)\\r\\n`),
-      15_000,
-    );
-    out.push({ owner: m[1]!, client: m[2]!, replicas: m[3] === '-' ? [] : m[3]!.split(',') });
-  }
-  c.socket.destroy();
-  return out;
-}
-
 async function ownerOf(t: ExecutionContext, node: ClusterNode, dest: string): Promise<OwnerAnswer> {
-  return (await owners(t, node, [dest]))[0]!;
+  return (await owners(t, node.port, [dest]))[0]!;
 }
 
 async function durable(t: ExecutionContext, node: ClusterNode): Promise<DurableClient> {
@@ -200,7 +179,7 @@ test.serial('five nodes form one cluster with no static config and agree on owne
   t.is(ids.size, 5);
 
   const dests = Array.from({ length: 20 }, (_, i) => `d${i}`);
-  const answers = await Promise.all(cluster.nodes.map((n) => owners(t, n, dests)));
+  const answers = await Promise.all(cluster.nodes.map((n) => owners(t, n.port, dests)));
   const distinctOwners = new Set<string>();
   for (let d = 0; d < dests.length; d++) {
     const first = answers[0]![d]!;

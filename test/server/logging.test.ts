@@ -34,6 +34,8 @@ test('every line of a connection carries its cid and address, and its client nam
     c.send('SUB orders.* 1\r\nPUB orders.new 2\r\nhi\r\n');
     await c.expect(/^MSG orders\.new 1 2\r\nhi\r\n/);
   }
+  // Read while the socket is open: a closed one no longer knows its port.
+  const remote = `127.0.0.1:${a.socket.localPort}`;
   a.socket.end();
   await waitFor(
     () => parse(logs).some((l) => l.msg === 'connection closed' && l.cid === infoA.client_id),
@@ -45,7 +47,6 @@ test('every line of a connection carries its cid and address, and its client nam
   for (const msg of ['connection accepted', 'client authenticated', 'sub', 'pub', 'connection closed']) {
     t.true(events.includes(msg), `a logged "${msg}"`);
   }
-  const remote = `127.0.0.1:${a.socket.localPort}`;
   for (const l of ofA) t.like(l, { component: 'server', remote }, String(l.msg));
   const afterConnect = ofA.slice(events.indexOf('client authenticated'));
   for (const l of afterConnect) t.is(l.clientName, 'svc-a', String(l.msg));
