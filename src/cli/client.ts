@@ -42,18 +42,6 @@ import type {
   Waiter,
 } from './client-types.js';
 
-export type {
-  ConnectOptions,
-  Delivery,
-  Msg,
-  PullOptions,
-  SendOptions,
-  ServerInfo,
-  Stored,
-  Subscription,
-  TlsFiles,
-} from './client-types.js';
-
 /** INFO lines carry connect_urls of a whole cluster: far longer than a client's own control lines. */
 const MAX_LINE_BYTES = 64 * 1024;
 /** Frame body limit before INFO says max_payload (the node's default). */

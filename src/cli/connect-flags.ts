@@ -8,7 +8,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_CLIENT_PORT } from '../config/defaults.js';
 import { parseDurationMs } from '../config/units.js';
 import { ClientError, ClientErrorCode } from './client-errors.js';
-import { connect, type Client, type TlsFiles } from './client.js';
+import { connect, type Client } from './client.js';
+import type { TlsFiles } from './client-types.js';
 
 export const ExitCode = {
   Ok: 0,

@@ -5,7 +5,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { decodeHeaders, encodeHeaders } from './client-text.js';
-import type { Delivery, Msg } from './client.js';
+import type { Delivery, Msg } from './client-types.js';
 import { UsageError } from './connect-flags.js';
 
 /** `--header name=value` flags as header fields (C3.1), refused with exit 2 when malformed. */

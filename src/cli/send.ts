@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { MAX_DURATION_MS } from '../config/units.js';
 import { ClientError, ClientErrorCode } from './client-errors.js';
 import { checkDestination, checkId, encodeHeaders } from './client-text.js';
-import type { Client, Stored } from './client.js';
+import type { Client } from './client.js';
+import type { Stored } from './client-types.js';
 import {
   EXIT_CODES_HELP,
   UsageError,

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { ClientError } from './client-errors.js';
 import { checkSubject, checkToken } from './client-text.js';
-import type { Msg } from './client.js';
+import type { Msg } from './client-types.js';
 import {
   EXIT_CODES_HELP,
   answerSignal,

@@ -1,7 +1,7 @@
 /** `swarmmq cluster` as a real process: N nodes that form a mesh, clean stop, a dead node, bad usage. */
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { runCli, tempDir, type CliProcess } from '../helpers/process.js';
+import { runCli, runStandalone, tempDir, type CliProcess } from '../helpers/process.js';
 import { RawClient, waitFor } from '../helpers/wire.js';
 
 const NODE_LINE = /^node (\d+) {2}client (\S+) {2}data (\S+) {2}pid (\d+)$/;
@@ -107,7 +107,7 @@ test('a node that cannot start: its reason is shown, the others are stopped, exi
   const dir = tempDir(t);
   // Another node holds node 2's data dir, so node 2 fails whatever the ports.
   const held = path.join(dir, 'node-2');
-  const holder = runCli(t, ['start', '--port', '0', '--data-dir', held, '--mesh', 'false']);
+  const holder = runStandalone(t, [], { dataDir: held });
   await holder.waitForLog((l) => l.msg === 'node started');
   const { done, p, nodes } = startCluster(t, 2, dir);
   t.is(await done, 1);

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { ExecutionContext } from 'ava';
 import type { Bystander } from './bystander.js';
-import { runCli, tempDir, type CliProcess } from './process.js';
+import { runStandalone, type CliProcess } from './process.js';
 import { RawClient } from './wire.js';
 
 export const MiB = 1024 * 1024;
@@ -36,7 +36,7 @@ export interface ChildNode {
 
 /** A standalone node in a process of its own, so its memory can be read from /proc. */
 export async function startChildNode(t: ExecutionContext, args: string[] = []): Promise<ChildNode> {
-  const p = runCli(t, ['start', '--port', '0', '--data-dir', tempDir(t), '--mesh', 'false', ...args]);
+  const p = runStandalone(t, args);
   const line = await p.waitForLog((l) => l.msg === 'node started');
   return { p, port: line.port as number, pid: p.child.pid! };
 }

@@ -32,6 +32,19 @@ export function tempDir(t: ExecutionContext): string {
   return dir;
 }
 
+/**
+ * A standalone node (`--mesh false`) through the real CLI, on port 0 and a
+ * data dir of its own unless `dataDir` is given, with `args` after those.
+ */
+export function runStandalone(
+  t: ExecutionContext,
+  args: string[] = [],
+  opts: { dataDir?: string; env?: Record<string, string> } = {},
+): CliProcess {
+  const dataDir = opts.dataDir ?? tempDir(t);
+  return runCli(t, ['start', '--port', '0', '--data-dir', dataDir, '--mesh', 'false', ...args], opts.env);
+}
+
 export function runCli(t: ExecutionContext, args: string[], env: Record<string, string> = {}): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     // A cluster name of its own, so nodes of concurrent tests never find each other (MESH.md M1.3).

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import test from 'ava';
-import { runCli, tempDir } from '../helpers/process.js';
+import { runCli, runStandalone, tempDir } from '../helpers/process.js';
 import { QUIET, RawClient, startTestNode, waitFor } from '../helpers/wire.js';
 
 async function get(
@@ -93,17 +93,7 @@ test('a cluster node is ready once it has joined; varz shows the mesh and no sec
 });
 
 test('--monitor false serves no monitoring port', async (t) => {
-  const p = runCli(t, [
-    'start',
-    '--port',
-    '0',
-    '--mesh',
-    'false',
-    '--monitor',
-    'false',
-    '--data-dir',
-    tempDir(t),
-  ]);
+  const p = runStandalone(t, ['--monitor', 'false']);
   const started = await p.waitForLog((l) => l.msg === 'node started');
   t.is(started.monitor, undefined);
   p.child.kill('SIGTERM');

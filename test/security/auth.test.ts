@@ -10,7 +10,7 @@ import { parseAuthorization } from '../../src/auth/config.js';
 import { hashApiKey, hashPassword, newApiKey } from '../../src/auth/credentials.js';
 import { resolveOptions } from '../../src/config/options.js';
 import { QUIET, RawClient, startTestNode } from '../helpers/wire.js';
-import { runCli, tempDir } from '../helpers/process.js';
+import { runStandalone, tempDir } from '../helpers/process.js';
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -255,17 +255,7 @@ test('SIGHUP reloads the config file of a running node; a bad file changes nothi
   const yaml = (keys: string[]): string =>
     `authorization:\n  keys:\n${keys.map((k, i) => `    - name: k${i}\n      key_hash: "${hashApiKey(k)}"\n`).join('')}`;
   writeFileSync(file, yaml([ADMIN_KEY, second]));
-  const proc = runCli(t, [
-    'start',
-    '--config',
-    file,
-    '--port',
-    '0',
-    '--data-dir',
-    path.join(dir, 'data'),
-    '--mesh',
-    'false',
-  ]);
+  const proc = runStandalone(t, ['--config', file], { dataDir: path.join(dir, 'data') });
   const started = await proc.waitForLog((l) => l.msg === 'node started');
   const port = started.port as number;
   const [c] = await RawClient.open(t, port, { ...QUIET, auth_token: second });

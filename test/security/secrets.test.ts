@@ -29,7 +29,6 @@
  * controls of the logs: they are long, hold trace lines, and hold each event
  * the run must have caused.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes, createPrivateKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -38,7 +37,8 @@ import tls from 'node:tls';
 import test, { type ExecutionContext } from 'ava';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { CLI, runCli, tempDir, type CliProcess } from '../helpers/process.js';
+import { runCli, tempDir, type CliProcess } from '../helpers/process.js';
+import { cliOnce, type CliRun } from '../helpers/cli-once.js';
 import { waitFor } from '../helpers/wire.js';
 
 const te = new TextEncoder();
@@ -59,27 +59,9 @@ interface Output {
   text: string;
 }
 
-interface GenResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs a `swarmmq gen ...` command to the end, with `input` on its stdin. */
-function gen(t: ExecutionContext, args: string[], input = ''): Promise<GenResult> {
-  const child = spawn(process.execPath, [CLI, 'gen', ...args], {
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.end(input);
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+function gen(t: ExecutionContext, args: string[], input = ''): Promise<CliRun> {
+  return cliOnce(t, ['gen', ...args], { input });
 }
 
 /** A secret in each encoding it could leak in; `name` says which, for the failure message. */

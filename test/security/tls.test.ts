@@ -25,7 +25,7 @@ import { parseAuthorization } from '../../src/auth/config.js';
 import { hashApiKey, newApiKey } from '../../src/auth/credentials.js';
 import { resolveOptions, type NodeOptions } from '../../src/config/options.js';
 import { ConfigError } from '../../src/errors.js';
-import { CLI, runCli, tempDir } from '../helpers/process.js';
+import { CLI, runStandalone, tempDir } from '../helpers/process.js';
 import { QUIET, RawClient, startTestNode, waitFor } from '../helpers/wire.js';
 
 const te = new TextEncoder();
@@ -486,11 +486,7 @@ test('bad TLS configuration through the real CLI: exit 2 with the key in stderr 
   ];
   await Promise.all(
     cases.map(async ([what, args, env, name]) => {
-      const p = runCli(
-        t,
-        ['start', '--port', '0', '--data-dir', path.join(dir, 'data'), '--mesh', 'false', ...args],
-        env,
-      );
+      const p = runStandalone(t, args, { dataDir: path.join(dir, 'data'), env });
       t.is(await p.exited, 2, `${what}: exit code`);
       t.true(p.stderr.includes(name), `${what}: stderr names ${name}: ${p.stderr}`);
       t.false(
@@ -504,19 +500,9 @@ test('bad TLS configuration through the real CLI: exit 2 with the key in stderr 
 test('a certificate with a key that does not match it stops the node without showing the key (SEC4.1, SEC4.5)', async (t) => {
   const dir = tempDir(t);
   const wrongKey = file(ours, 'client-key.pem');
-  const p = runCli(t, [
-    'start',
-    '--port',
-    '0',
-    '--data-dir',
-    dir,
-    '--mesh',
-    'false',
-    '--tls-cert',
-    file(ours, 'server.pem'),
-    '--tls-key',
-    wrongKey,
-  ]);
+  const p = runStandalone(t, ['--tls-cert', file(ours, 'server.pem'), '--tls-key', wrongKey], {
+    dataDir: dir,
+  });
   t.is(await p.exited, 1);
   t.regex(p.stderr, /cannot use the TLS certificate and key/);
   const out = `${p.stdout.join('\n')}\n${p.stderr}`;

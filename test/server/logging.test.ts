@@ -12,7 +12,7 @@ import { hashApiKey, newApiKey } from '../../src/auth/credentials.js';
 import { resolveOptions } from '../../src/config/options.js';
 import { ConfigError } from '../../src/errors.js';
 import { createLogger, resolveLogFormat, setLogLevel } from '../../src/log.js';
-import { runCli, tempDir } from '../helpers/process.js';
+import { runStandalone, tempDir } from '../helpers/process.js';
 import { QUIET, RawClient, startTestNode, waitFor } from '../helpers/wire.js';
 
 type Line = Record<string, unknown>;
@@ -125,17 +125,7 @@ test('node.log_format: json, pretty or auto from YAML, env and flag; a bad value
 
 test('--log-format pretty prints human-readable lines with the message text', async (t) => {
   const dir = tempDir(t);
-  const p = runCli(t, [
-    'start',
-    '--port',
-    '0',
-    '--data-dir',
-    path.join(dir, 'data'),
-    '--mesh',
-    'false',
-    '--log-format',
-    'pretty',
-  ]);
+  const p = runStandalone(t, ['--log-format', 'pretty'], { dataDir: path.join(dir, 'data') });
   const started = await waitFor(() => p.stdout.find((l) => l.includes('node started')), 'the started line');
   const line = started!;
   t.throws(() => JSON.parse(line));
@@ -154,16 +144,7 @@ test('--log-format pretty prints human-readable lines with the message text', as
 test('auto (the default) writes JSON lines when stdout is not a terminal', async (t) => {
   const dir = tempDir(t);
   for (const args of [[], ['--log-format', 'auto']]) {
-    const p = runCli(t, [
-      'start',
-      '--port',
-      '0',
-      '--data-dir',
-      path.join(dir, 'data'),
-      '--mesh',
-      'false',
-      ...args,
-    ]);
+    const p = runStandalone(t, args, { dataDir: path.join(dir, 'data') });
     await p.waitForLog((l) => l.msg === 'node started');
     p.child.kill('SIGTERM');
     t.is(await p.exited, 0);
