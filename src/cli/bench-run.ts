@@ -7,7 +7,7 @@
  */
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { Client } from './client.js';
+import type { Client } from '../sdk/wire/connection.js';
 
 export type BenchMode = 'pubsub' | 'send';
 

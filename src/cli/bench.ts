@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Argument, type Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import Table from 'cli-table3';
-import type { Client } from './client.js';
+import type { Client } from '../sdk/wire/connection.js';
 import {
   runBench,
   type BenchCounters,

@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_CLIENT_PORT } from '../config/defaults.js';
 import { parseDurationMs } from '../config/units.js';
-import { ClientError, ClientErrorCode } from './client-errors.js';
-import { connect, type Client } from './client.js';
-import type { TlsFiles } from './client-types.js';
+import { ClientError, ClientErrorCode } from '../sdk/wire/errors.js';
+import { connect, type Client } from '../sdk/wire/connection.js';
+import type { TlsFiles } from '../sdk/wire/types.js';
 
 export const ExitCode = {
   Ok: 0,

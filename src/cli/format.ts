@@ -4,8 +4,8 @@
  * that are UTF-8 are shown as text; others as base64.
  */
 import { isUtf8 } from 'node:buffer';
-import { decodeHeaders, encodeHeaders } from './client-text.js';
-import type { Delivery, Msg } from './client-types.js';
+import { decodeHeaders, encodeHeaders } from '../sdk/wire/text.js';
+import type { Delivery, Msg } from '../sdk/wire/types.js';
 import { UsageError } from './connect-flags.js';
 
 /** `--header name=value` flags as header fields (C3.1), refused with exit 2 when malformed. */

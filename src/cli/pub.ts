@@ -1,6 +1,6 @@
 /** `swarmmq pub`: publish core messages (CLIENT.md section 3), or make one request (C5.6). */
 import type { Command } from 'commander';
-import { checkSubject, encodeHeaders } from './client-text.js';
+import { checkSubject, encodeHeaders } from '../sdk/wire/text.js';
 import {
   EXIT_CODES_HELP,
   UsageError,

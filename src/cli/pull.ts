@@ -14,7 +14,7 @@ import {
   withConnectionOptions,
   type ConnectionFlags,
 } from './connect-flags.js';
-import { checkDestination } from './client-text.js';
+import { checkDestination } from '../sdk/wire/text.js';
 import { deliveryJson, formatDelivery } from './format.js';
 
 interface PullFlags extends ConnectionFlags {

@@ -2,10 +2,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { MAX_DURATION_MS } from '../config/units.js';
-import { ClientError, ClientErrorCode } from './client-errors.js';
-import { checkDestination, checkId, encodeHeaders } from './client-text.js';
-import type { Client } from './client.js';
-import type { Stored } from './client-types.js';
+import { ClientError, ClientErrorCode } from '../sdk/wire/errors.js';
+import { checkDestination, checkId, encodeHeaders } from '../sdk/wire/text.js';
+import type { Client } from '../sdk/wire/connection.js';
+import type { Stored } from '../sdk/wire/types.js';
 import {
   EXIT_CODES_HELP,
   UsageError,

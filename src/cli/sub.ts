@@ -1,8 +1,8 @@
 /** `swarmmq sub`: subscribe and print what arrives (CLIENT.md sections 4 and 5). */
 import type { Command } from 'commander';
-import type { ClientError } from './client-errors.js';
-import { checkSubject, checkToken } from './client-text.js';
-import type { Msg } from './client-types.js';
+import type { ClientError } from '../sdk/wire/errors.js';
+import { checkSubject, checkToken } from '../sdk/wire/text.js';
+import type { Msg } from '../sdk/wire/types.js';
 import {
   EXIT_CODES_HELP,
   answerSignal,

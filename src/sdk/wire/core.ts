@@ -4,9 +4,9 @@
  * Client (client.ts) owns the connection and hands MSG frames here.
  */
 import { randomBytes } from 'node:crypto';
-import { ClientError, ClientErrorCode } from './client-errors.js';
-import { checkSubject, checkToken, decodeHeaders } from './client-text.js';
-import type { ClientWire, Msg, Subscription, Waiter } from './client-types.js';
+import { ClientError, ClientErrorCode } from './errors.js';
+import { checkSubject, checkToken, decodeHeaders } from './text.js';
+import type { ClientWire, Msg, Subscription, Waiter } from './types.js';
 
 /** Requests waiting for replies at once. */
 const MAX_PENDING_REQUESTS = 4096;

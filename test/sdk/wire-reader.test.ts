@@ -1,10 +1,10 @@
 /**
- * Unit tests of the CLI client's reader of server frames (src/cli/client-reader.ts):
+ * Unit tests of the wire client reader of server frames (src/sdk/wire/reader.ts):
  * no sockets. Every frame a node sends (CLIENT.md C2.1, C5.1, C5.3; DURABLE.md
  * D3.1, D4.1), split at every byte; the limits; malformed input.
  */
 import test from 'ava';
-import { ServerReader, type ReaderLimits, type ServerOp } from '../../src/cli/client-reader.js';
+import { ServerReader, type ReaderLimits, type ServerOp } from '../../src/sdk/wire/reader.js';
 
 const LIMITS: ReaderLimits = { maxControlLineBytes: 4096, maxPayloadBytes: 1024 * 1024 };
 

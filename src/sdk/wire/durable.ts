@@ -4,11 +4,11 @@
  * (one at a time per connection), and the settles ACK/NAK/WIP/TERM. The
  * Client (client.ts) owns the connection and hands these frames here.
  */
-import { ClientError, ClientErrorCode } from './client-errors.js';
-import { Fifo } from './client-fifo.js';
-import type { ServerOp } from './client-reader.js';
-import { checkDestination, checkId, checkToken } from './client-text.js';
-import type { ClientWire, Delivery, PullOptions, SendOptions, Stored, Waiter } from './client-types.js';
+import { ClientError, ClientErrorCode } from './errors.js';
+import { Fifo } from './fifo.js';
+import type { ServerOp } from './reader.js';
+import { checkDestination, checkId, checkToken } from './text.js';
+import type { ClientWire, Delivery, PullOptions, SendOptions, Stored, Waiter } from './types.js';
 
 type DurableWire = Pick<ClientWire, 'wait' | 'write' | 'writeFrame' | 'checkSize'>;
 

@@ -3,8 +3,8 @@
  * written: names (a space would change the operation, CLIENT.md C1.2) and
  * NATS/1.0 header blocks (C3.1), and reading such blocks back.
  */
-import { isValidPublishSubject, isValidSubscribeSubject } from '../subjects/subject.js';
-import { ClientError, ClientErrorCode } from './client-errors.js';
+import { isValidPublishSubject, isValidSubscribeSubject } from '../../subjects/subject.js';
+import { ClientError, ClientErrorCode } from './errors.js';
 
 /** D3.2: ids are 1-128 bytes; D1.1: destination names at most 255 bytes. */
 const MAX_ID_BYTES = 128;

@@ -3,8 +3,8 @@
  * view of a connection its messaging helpers (client-core.ts,
  * client-durable.ts) work through. Callers import these from client.ts.
  */
-import type { ClientError } from './client-errors.js';
-import type { ServerOp } from './client-reader.js';
+import type { ClientError } from './errors.js';
+import type { ServerOp } from './reader.js';
 
 /** The INFO fields the client uses (C2.1). */
 export interface ServerInfo {

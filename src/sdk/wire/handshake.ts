@@ -6,9 +6,9 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { VERSION } from '../version.js';
-import { ClientError, ClientErrorCode, abortError, describeSocketError } from './client-errors.js';
-import type { ConnectOptions, TlsFiles, Waiter } from './client-types.js';
+import { VERSION } from '../../version.js';
+import { ClientError, ClientErrorCode, abortError, describeSocketError } from './errors.js';
+import type { ConnectOptions, TlsFiles, Waiter } from './types.js';
 
 export function openSocket(
   host: string,

@@ -1,9 +1,10 @@
 /**
- * A small client for the `swarmmq` subcommands: core NATS messaging (PUB,
- * HPUB, SUB, request/reply) and the durable verbs (SEND, PULL, ACK/NAK) over
- * TCP or TLS (protocol/CLIENT.md, protocol/DURABLE.md, SECURITY.md SEC4.1).
- * The full SDK is a later issue; this is just enough for the CLI, with a
- * limit on every byte it buffers and an AbortSignal on every await.
+ * One protocol connection to one node: core NATS messaging (PUB, HPUB,
+ * SUB, request/reply) and the durable verbs (SEND, PULL, ACK/NAK) over TCP,
+ * TLS or a libp2p stream (protocol/CLIENT.md, protocol/DURABLE.md,
+ * SECURITY.md SEC4.1). The SDK (src/sdk/client.ts) builds its cluster-aware
+ * client from these, and the `swarmmq` subcommands use one each. A limit on
+ * every byte it buffers and an AbortSignal on every await.
  *
  * This file keeps the connection: connect and handshake, writes, answer
  * matching and close. Core messaging lives in client-core.ts, the durable
@@ -22,12 +23,12 @@
  * Connection ...) is the reason every pending call is rejected with.
  */
 import net from 'node:net';
-import { CoreMessaging } from './client-core.js';
-import { DurableVerbs } from './client-durable.js';
-import { ClientError, ClientErrorCode, abortError, describeSocketError } from './client-errors.js';
-import { Fifo } from './client-fifo.js';
-import { ServerReader, type ServerOp } from './client-reader.js';
-import { awaitSecureConnect, connectLine, hostPort, openSocket, startTls } from './client-handshake.js';
+import { CoreMessaging } from './core.js';
+import { DurableVerbs } from './durable.js';
+import { ClientError, ClientErrorCode, abortError, describeSocketError } from './errors.js';
+import { Fifo } from './fifo.js';
+import { ServerReader, type ServerOp } from './reader.js';
+import { awaitSecureConnect, connectLine, hostPort, openSocket, startTls } from './handshake.js';
 import type {
   ClientWire,
   ConnectOptions,
@@ -40,7 +41,7 @@ import type {
   Subscription,
   TlsFiles,
   Waiter,
-} from './client-types.js';
+} from './types.js';
 
 /** INFO lines carry connect_urls of a whole cluster: far longer than a client's own control lines. */
 const MAX_LINE_BYTES = 64 * 1024;
