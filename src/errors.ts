@@ -30,6 +30,8 @@ export const CloseReason = {
   TlsHandshakeFailed: 'tls_handshake_failed',
   /** SEC5.2: too many new connections from one address. */
   ConnectionRateExceeded: 'connection_rate_exceeded',
+  /** SEC6.5: a libp2p client reset its stream (or its connection failed under it). */
+  StreamReset: 'stream_reset',
 } as const;
 export type CloseReason = (typeof CloseReason)[keyof typeof CloseReason];
 

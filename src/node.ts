@@ -193,8 +193,7 @@ async function leaveGracefully(
   leaveTimeoutMs: number,
   log: Logger,
 ): Promise<void> {
-  const self = `${server.host}:${server.port}`;
-  server.stopAccepting(mesh === undefined ? [] : mesh.clientUrls().filter((u) => u !== self));
+  server.stopAccepting();
   if (mesh !== undefined) {
     const r = await mesh.leave(leaveTimeoutMs);
     const level = r.handedOver || r.remaining === 0 ? 'info' : 'warn';
@@ -251,6 +250,7 @@ async function startMesh(
       }),
       log: log.child({ component: 'mesh' }),
       observer: metrics?.timings,
+      clients: server,
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -262,8 +262,11 @@ async function startMesh(
     );
   }
   server.durable = mesh.durable;
-  server.setConnectUrls(mesh.clientUrls());
-  mesh.on('view', () => server.setConnectUrls(mesh.clientUrls()));
+  // M2.5: clients learn the view at once and again on every change.
+  const publishView = (): void =>
+    server.setClusterView({ connectUrls: mesh.clientUrls(), view: mesh.clusterView() });
+  publishView();
+  mesh.on('view', publishView);
   return mesh;
 }
 

@@ -108,6 +108,13 @@ export interface NodeOptions {
   readonly meshPort: number | undefined;
   /** Members to bootstrap from: `host:port` or multiaddrs (M1.5). @default [] */
   readonly join: readonly string[];
+  /**
+   * Serve the client protocol on the mesh port too, over libp2p streams of
+   * `/swarmmq/client/1.0.0` (SECURITY.md SEC6): for applications inside the
+   * cluster's trusted network, admitted as nodes are (cluster key,
+   * allow-list). Needs the mesh. @default true
+   */
+  readonly clientStreams: boolean;
   /** mDNS discovery on the LAN: `auto` is on when the mesh binds a non-loopback address (M1.4). @default "auto" */
   readonly mdns: 'auto' | 'on' | 'off';
   /** Find nodes of the same cluster on this host through a registry directory (M1.3). @default true */
@@ -529,6 +536,14 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     describe: 'member to bootstrap from, host:port or multiaddr (repeatable; env: comma-separated)',
   },
   {
+    key: 'clientStreams',
+    yaml: 'cluster.client_streams',
+    env: 'SWARMMQ_CLIENT_STREAMS',
+    flag: 'client-streams',
+    kind: 'bool',
+    describe: 'serve clients over libp2p on the mesh port (/swarmmq/client/1.0.0; admitted as nodes are)',
+  },
+  {
     key: 'mdns',
     yaml: 'cluster.mdns',
     env: 'SWARMMQ_MDNS',
@@ -633,6 +648,7 @@ export const DEFAULT_OPTIONS: NodeOptions = Object.freeze({
   meshHost: undefined,
   meshPort: undefined,
   join: Object.freeze([]),
+  clientStreams: true,
   mdns: 'auto',
   localDiscovery: true,
   registryDir: undefined,

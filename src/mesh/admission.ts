@@ -26,6 +26,14 @@ export const RefusalReason = {
 } as const;
 export type RefusalReason = (typeof RefusalReason)[keyof typeof RefusalReason];
 
+/**
+ * The swarm-key text libp2p private networks take for a 32-byte cluster key
+ * (SEC1.1); the SDK's libp2p transport builds its own the same way. Never logged.
+ */
+export function swarmKey(clusterKey: Buffer): Uint8Array {
+  return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${clusterKey.toString('hex')}`);
+}
+
 export class Admission {
   /** SEC1.3: refused inbound connections by reason, since start. */
   readonly refused: Record<RefusalReason, number> = { handshake_failed: 0, peer_not_allowed: 0 };
@@ -41,9 +49,7 @@ export class Admission {
   protector(): ReturnType<typeof preSharedKey> | undefined {
     const key = this.init.clusterKey;
     if (key === undefined) return undefined;
-    // The swarm-key text libp2p private networks use; built here, never logged.
-    const psk = new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${key.toString('hex')}`);
-    return preSharedKey({ psk });
+    return preSharedKey({ psk: swarmKey(key) });
   }
 
   gater(): ConnectionGater {

@@ -23,6 +23,7 @@ import { Replicator, type ReplicaObserver } from './replication.js';
 import { HashRing, placementKey } from './ring.js';
 import { Routes } from './routes.js';
 import { Handoff } from './handoff.js';
+import { clientStreams, type ClientStreams, type StreamAcceptor } from './client-streams.js';
 
 export interface MeshInit {
   options: NodeOptions;
@@ -35,6 +36,8 @@ export interface MeshInit {
   log: Logger;
   /** The metrics' round-trip hooks (protocol/METRICS.md MT3.4); undefined when none are kept. */
   observer?: (ForwardObserver & ReplicaObserver) | undefined;
+  /** The client server, which takes clients over libp2p when cluster.client_streams is on (SECURITY.md SEC6). */
+  clients?: StreamAcceptor | undefined;
 }
 
 /** The mesh port: configured, else client port + 2000 (0 stays 0). */
@@ -56,8 +59,60 @@ const JOIN_WINDOW_MIN_MS = 1500;
  */
 const MAX_CATALOG_DESTINATIONS = 1_000_000;
 
+/**
+ * A member's mesh addresses for the INFO view: each ends in `/p2p/<id>`
+ * (added when missing; one ending in another peer's id is left out, it
+ * could not reach this member), at most MAX_VIEW_ADDRS of them.
+ */
+function viewAddrs(id: string, addrs: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const a of addrs) {
+    if (out.length === MAX_VIEW_ADDRS) break;
+    const parts = a.split('/');
+    const endsInPeer = parts.length >= 2 && parts[parts.length - 2] === 'p2p';
+    const full = !endsInPeer ? `${a}/p2p/${id}` : parts[parts.length - 1] === id ? a : undefined;
+    if (full !== undefined && full.length <= MAX_VIEW_ADDR_CHARS) out.push(full);
+  }
+  return out;
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host.startsWith('127.') || host === '::1';
+}
+
+/**
+ * Mesh addresses per member in the INFO view (M2.5), and the longest kept:
+ * INFO is one line every client reads whole (the wire client takes 64 KiB),
+ * so a member announcing many or long addresses (a heartbeat may carry 64 of
+ * 1024 characters, schema.ts) must not make it grow past that.
+ */
+const MAX_VIEW_ADDRS = 4;
+const MAX_VIEW_ADDR_CHARS = 256;
+
+/** One member of the view as clients see it in INFO (M2.5). */
+export interface ViewMember {
+  /** Peer id. */
+  readonly id: string;
+  /** host:port of its client port, as in connect_urls. */
+  readonly client: string;
+  /** Its mesh multiaddrs as heartbeats announce them, each ending in `/p2p/<id>`. */
+  readonly mesh: readonly string[];
+}
+
+/**
+ * The ring a node uses for ownership, for clients that route to owners
+ * (INFO `swarmmq`, M2.5): `new HashRing(members ids, vnodes)
+ * .preferenceList(placementKey(dest), rf)` gives what this node computes (M3.2).
+ */
+export interface ClusterView {
+  /** This node's peer id. */
+  readonly self: string;
+  /** The replication factor in force: cluster.replication_factor capped at the view's size (M3.1). */
+  readonly rf: number;
+  /** Virtual nodes per member of the ring. */
+  readonly vnodes: number;
+  /** The ring's members (the view, leaving members left out), sorted by id. */
+  readonly members: readonly ViewMember[];
 }
 
 /** How often a leaving node checks whether its copies have been taken over. */
@@ -88,6 +143,8 @@ export class Mesh extends EventEmitter {
   private readonly routes: Routes;
   private readonly replicator: Replicator;
   private readonly handoff: Handoff;
+  /** Clients over libp2p (SEC6); undefined when cluster.client_streams is off. */
+  private clientStreams: ClientStreams | undefined;
   private status: MemberStatus = 'joining';
   private readonly startedAtMs = Date.now();
   private readonly viewWaiters: (() => void)[] = [];
@@ -225,6 +282,14 @@ export class Mesh extends EventEmitter {
     await mesh.replicator.start();
     await mesh.durable.start();
     await mesh.handoff.start();
+    if (o.clientStreams && init.clients !== undefined) {
+      // SEC6.6: per libp2p connection, no more streams than the node takes clients.
+      mesh.clientStreams = clientStreams(
+        { maxInboundStreams: o.maxConnections },
+        { registrar: p2p, clients: init.clients, log: init.log.child({ part: 'clients' }) },
+      );
+      await mesh.clientStreams.start();
+    }
     init.engine.onCreated = (name) => {
       const owned = mesh.preferenceOf(name)[0] === mesh.selfId;
       // A destination takes the role the current view gives it, however it was created.
@@ -259,6 +324,7 @@ export class Mesh extends EventEmitter {
         mdns,
         clusterKey: o.clusterKey !== undefined,
         allowedPeers: o.allowedPeers.length,
+        clientStreams: mesh.clientStreams !== undefined,
         localDiscovery: o.localDiscovery,
         join: o.join,
         replicationFactor: o.replicationFactor,
@@ -292,6 +358,22 @@ export class Mesh extends EventEmitter {
   clientUrls(): string[] {
     const others = [...this.membership.members.values()].filter((m) => m.status !== 'leaving');
     return [...(this.membership.leaving ? [] : [this.init.clientAddress]), ...others.map((m) => m.client)];
+  }
+
+  /** M2.5: the ring this node computes owners with, and how to reach its members. */
+  clusterView(): ClusterView {
+    const ring = this.ring;
+    const known = new Map(this.memberInfo().map((m) => [m.id, m]));
+    return {
+      self: this.selfId,
+      rf: Math.min(this.rf, ring.size),
+      vnodes: ring.vnodes,
+      // ring.members is sorted: every node lists the same view in the same order.
+      members: ring.members.map((id) => {
+        const m = known.get(id);
+        return { id, client: m?.client ?? '', mesh: viewAddrs(id, m?.mesh ?? []) };
+      }),
+    };
   }
 
   memberInfo(): MemberInfo[] {
@@ -483,6 +565,7 @@ export class Mesh extends EventEmitter {
     this.routes.stop();
     this.replicator.stop();
     this.handoff.stop();
+    await this.clientStreams?.stop();
     await this.links.stop();
     await this.p2p.stop();
   }

@@ -2,7 +2,8 @@
  * `/connz` (protocol/MONITORING.md section 4): this node's client
  * connections in the shape of nats-server's, paged and sorted, each with its
  * counters, subscriptions, CONNECT details, the name of the key or user it
- * authenticated as (never a secret) and its TLS version. Read at request
+ * authenticated as (never a secret), its TLS version or, for a libp2p
+ * client, its peer id and multiaddr. Read at request
  * time from the live connections.
  */
 import type { TLSSocket } from 'node:tls';
@@ -103,6 +104,9 @@ function connection(
     auth_kind: cred?.kind,
     tls_version: tls?.getProtocol()?.replace(/^TLSv/, ''),
     tls_cipher_suite: tls?.getCipher()?.name,
+    // SECURITY.md SEC6.4: a libp2p client: its noise-proved peer id and the connection's multiaddr.
+    peer_id: s.remotePeer?.id,
+    multiaddr: s.remotePeer?.addr,
   };
   if (subs === '0') return out;
   const listed = [...c.subs.values()].slice(0, Math.max(0, budget.subjects));

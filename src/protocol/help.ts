@@ -10,6 +10,7 @@ const LINES: readonly [string, string][] = [
   [usage.PING, 'the server answers PONG once everything before it is done'],
   [usage.HELP, 'this list'],
   [usage.SEND, 'store a message durably; answered +STORED <dest> <seq> <id>'],
+  [usage.HSEND, 'SEND with a NATS/1.0 header block counted in <#header-bytes>'],
   [usage.PULL, 'take up to [batch] messages for <group>, waiting up to [wait]'],
   [usage.ACK, 'done with a pulled message'],
   [usage.NAK, 'deliver it again, now or after [delay]'],
@@ -25,7 +26,7 @@ const LINES: readonly [string, string][] = [
 export const HELP_TEXT: string = [
   '# SwarmMQ client protocol (NATS-compatible). Verbs are case-insensitive; end lines with Enter.',
   ...LINES.map(([u, what]) => `#   ${u}\r\n#       ${what}`),
-  '# The payload goes on the line after PUB/SEND, exactly <#bytes> long.',
+  '# The payload goes on the line after PUB/SEND, exactly <#bytes> long (HPUB/HSEND: headers, then payload).',
   '# <dur> is milliseconds or 250ms, 5s, 2m. Specs: protocol/CLIENT.md, protocol/DURABLE.md',
   '',
 ].join('\r\n');

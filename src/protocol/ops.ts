@@ -41,6 +41,14 @@ export type ClientOp =
       readonly options: readonly string[];
       readonly payload: Buffer;
     }
+  /** D3.9: a durable send with a NATS/1.0 header block (as HPUB's, C3.1). */
+  | {
+      readonly kind: 'HSEND';
+      readonly destination: string;
+      readonly options: readonly string[];
+      readonly headers: Buffer;
+      readonly payload: Buffer;
+    }
   /** Payload-less durable verbs (PULL, ACK, NAK, WIP, TERM, CREATE, DESTS) with their raw arguments. */
   | { readonly kind: 'DURABLE'; readonly verb: DurableVerb; readonly args: readonly string[] }
   | { readonly kind: 'error'; readonly error: ProtocolError };
@@ -74,6 +82,8 @@ export const usage = {
   PONG: 'PONG',
   HELP: 'HELP',
   SEND: 'SEND <destination> [id=<id>] [priority=<1-10>] [ttl=<dur>] [delay=<dur>] <#bytes>',
+  HSEND:
+    'HSEND <destination> [id=<id>] [priority=<1-10>] [ttl=<dur>] [delay=<dur>] <#header-bytes> <#total-bytes>',
   PULL: 'PULL <destination> <group> [batch] [wait] [ack_timeout=<dur>]',
   ACK: 'ACK <handle>',
   NAK: 'NAK <handle> [delay]',

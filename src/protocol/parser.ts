@@ -43,10 +43,14 @@ const HELP: ClientOp = Object.freeze({ kind: 'HELP' });
 const MAX_ARGS = 5;
 /** Most arguments a durable verb takes (CREATE: name and six options), plus one to detect excess. */
 const MAX_DURABLE_ARGS = 9;
+/** HSEND takes what SEND does and one size more (D3.9). */
+const MAX_HSEND_ARGS = MAX_DURABLE_ARGS + 1;
 const DURABLE_SET: ReadonlySet<string> = new Set(DURABLE_VERBS);
 
+type PayloadVerb = 'PUB' | 'HPUB' | 'SEND' | 'HSEND';
+
 interface PendingPub {
-  kind: 'PUB' | 'HPUB' | 'SEND';
+  kind: PayloadVerb;
   subject: string;
   reply: string | undefined;
   headerBytes: number;
@@ -225,6 +229,8 @@ export class Parser {
         return this.sink.onOp(HELP);
       case 'SEND':
         return this.sendLine(line, verbEnd, end);
+      case 'HSEND':
+        return this.hsendLine(line, verbEnd, end);
       default:
         if (DURABLE_SET.has(verb)) {
           const n = this.split(line, verbEnd, end, MAX_DURABLE_ARGS);
@@ -283,6 +289,25 @@ export class Parser {
     this.pub!.options = a.slice(1, n - 1);
   }
 
+  /**
+   * D3.9: HSEND <destination> [key=value...] <#header-bytes> <#total-bytes>,
+   * then headers and payload; sizes checked as HPUB's (C3.2, C1.6).
+   */
+  private hsendLine(line: Buffer, from: number, end: number): void {
+    const n = this.split(line, from, end, MAX_HSEND_ARGS);
+    const a = this.args;
+    if (n < 3 || n >= MAX_HSEND_ARGS)
+      return this.fail(protocolErrors.badPayloadArguments('HSEND', usage.HSEND));
+    const hdr = parseSize(a[n - 2]!);
+    const total = parseSize(a[n - 1]!);
+    if (hdr < 0 || total < 0 || hdr > total) {
+      return this.fail(protocolErrors.badPayloadArguments('HSEND', usage.HSEND));
+    }
+    if (total > this.limits.maxPayloadBytes) return this.fail(protocolErrors.maxPayload());
+    this.startPayload('HSEND', a[0]!, undefined, hdr, total);
+    this.pub!.options = a.slice(1, n - 2);
+  }
+
   private subLine(line: Buffer, from: number, end: number): void {
     const n = this.split(line, from, end);
     const a = this.args;
@@ -303,7 +328,7 @@ export class Parser {
   }
 
   private startPayload(
-    kind: 'PUB' | 'HPUB' | 'SEND',
+    kind: PayloadVerb,
     subject: string,
     reply: string | undefined,
     headerBytes: number,
@@ -332,6 +357,14 @@ export class Parser {
       this.sink.onOp({ kind: 'PUB', subject: pub.subject, reply: pub.reply, payload: body });
     } else if (pub.kind === 'SEND') {
       this.sink.onOp({ kind: 'SEND', destination: pub.subject, options: pub.options ?? [], payload: body });
+    } else if (pub.kind === 'HSEND') {
+      this.sink.onOp({
+        kind: 'HSEND',
+        destination: pub.subject,
+        options: pub.options ?? [],
+        headers: body.subarray(0, pub.headerBytes),
+        payload: body.subarray(pub.headerBytes),
+      });
     } else {
       this.sink.onOp({
         kind: 'HPUB',

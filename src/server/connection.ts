@@ -4,7 +4,6 @@
  * connection that cannot keep up with its outbound traffic is cut off as a
  * slow consumer instead of growing memory (C6.9).
  */
-import type { Socket } from 'node:net';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Credential } from '../auth/config.js';
 import { ALLOW_ALL, PermissionCheck, type DestinationRight } from '../auth/permissions.js';
@@ -30,6 +29,7 @@ import {
   OUTBOUND_FLUSH_THRESHOLD_BYTES,
 } from '../config/defaults.js';
 import type { ClientLimits } from './limits.js';
+import type { ClientSocket } from './client-socket.js';
 import { Outbound } from './outbound.js';
 import { Subscription, type Deliverer, type Router } from './router.js';
 import type { DurableService } from '../durable/service.js';
@@ -131,7 +131,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
 
   constructor(
     readonly cid: number,
-    readonly socket: Socket,
+    readonly socket: ClientSocket,
     private readonly host: ConnectionHost,
     readonly log: Logger,
   ) {
@@ -182,7 +182,9 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('error', (err) => {
       this.log.debug({ err: err.message }, 'socket error');
-      this.close(CloseReason.SocketError, undefined, false);
+      // SEC6.5: a libp2p client that resets its stream (src/mesh/stream-socket.ts) is named apart.
+      const reason = err.name === 'StreamResetError' ? CloseReason.StreamReset : CloseReason.SocketError;
+      this.close(reason, undefined, false);
     });
     s.on('close', () => this.close(CloseReason.ClientClosed, undefined, false));
     if (!infoSent) this.writeRaw(this.host.infoLine(this));
@@ -256,6 +258,11 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
       case 'SEND':
         this.msgsIn++;
         return this.durableSession()?.send(op.destination, op.options, op.payload);
+      case 'HSEND':
+        this.msgsIn++;
+        // D3.9: headers as HPUB's, so a client that did not announce them is closed as for HPUB (C3.5).
+        if (!this.opts.headers) return this.protocolError(protocolErrors.headersNotSupported());
+        return this.durableSession()?.send(op.destination, op.options, op.payload, op.headers);
       case 'DURABLE':
         return this.durableSession()?.verb(op.verb, op.args);
       case 'error':

@@ -1,8 +1,9 @@
 /**
  * One connection's durable verbs (protocol/DURABLE.md sections 3-5): SEND
- * with confirmations in send order, PULL with its DMSG frames, the settle
- * verbs, CREATE and DESTS; and the stock-client path, where a PUB to an
- * existing destination is stored and answered like a JetStream publish.
+ * and HSEND with confirmations in send order, PULL with its DMSG frames,
+ * the settle verbs, CREATE and DESTS; and the stock-client path, where a
+ * PUB to an existing destination is stored and answered like a JetStream
+ * publish.
  */
 import { setMaxListeners } from 'node:events';
 import { MAX_PULL_BATCH, MAX_PULL_WAIT_MS } from '../config/defaults.js';
@@ -88,15 +89,23 @@ export class DurableSession {
     return this.pendingSends;
   }
 
-  /** D3.1: SEND; the answer (+STORED or -ERR) is written in send order. */
-  send(destination: string, options: readonly string[], payload: Buffer): void {
+  /**
+   * D3.1: SEND, and HSEND with `headers` (D3.9); the answer (+STORED or
+   * -ERR) is written in send order.
+   */
+  send(destination: string, options: readonly string[], payload: Buffer, headers?: Buffer): void {
     const arrivedMs = this.observer === undefined ? 0 : performance.now();
     const slot: Slot = { text: undefined };
     this.replies.push(slot);
     let req: SendRequest;
     try {
       this.permit('send', destination);
-      req = { destination, payload, producer: this.conn.clientName, ...parseSendOptions(options) };
+      const parsed = parseSendOptions(options);
+      // An empty block (`HSEND q 0 <n>`) is stored as no headers: a DMSG shows 0 header bytes either way.
+      const h = headers === undefined || headers.length === 0 ? undefined : headers;
+      // D3.9: without id=, a Nats-Msg-Id header names the message, as for a stock client's publish (D3.7).
+      const id = parsed.id ?? (h === undefined ? undefined : msgIdHeader(h));
+      req = { destination, payload, producer: this.conn.clientName, ...parsed, id, headers: h };
     } catch (err) {
       slot.text = errLine(err, this.conn);
       this.flushReplies();

@@ -17,11 +17,21 @@ import { CloseReason, closeTexts, StartupError, type ErrorKind } from '../errors
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { ClientConnection, type ConnectionHost } from './connection.js';
+import { remoteLabel, type ClientSocket } from './client-socket.js';
 import { clientLimits, type ClientLimits } from './limits.js';
 import { ConnectionRate } from './rate.js';
 import { Router } from './router.js';
 import type { DurableService } from '../durable/service.js';
 import type { SessionObserver } from './durable-session.js';
+import type { ClusterView } from '../mesh/mesh.js';
+
+/** What a node in a cluster tells its clients in INFO (protocol/MESH.md M2.5). */
+export interface ClusterInfo {
+  /** Client addresses of the view's members (`connect_urls`, for stock NATS clients' failover). */
+  readonly connectUrls: readonly string[];
+  /** The ring the node computes owners with (`swarmmq`, for clients that route to owners). */
+  readonly view: ClusterView;
+}
 
 export interface ServerStats {
   readonly connections: number;
@@ -168,7 +178,6 @@ export class ClientServer implements ConnectionHost {
       ...(this.options.tlsVerify ? { tls_verify: true } : {}),
     };
     this.infoFields = info;
-    this.connectUrls = [];
     this.rebuildInfo();
     this.tcp.on('error', (err) => this.log.error({ err: err.message }, 'client listener error'));
   }
@@ -176,12 +185,20 @@ export class ClientServer implements ConnectionHost {
   private infoFields: Record<string, unknown> = {};
   /** Set by stopAccepting: the node is leaving, INFO says `ldm` (lame duck mode, as nats-server). */
   private lameDuck = false;
-  private connectUrls: readonly string[] = [];
+  /** Set by the node in a cluster (M2.5); undefined for a standalone node, whose INFO has neither field. */
+  private cluster: ClusterInfo | undefined;
 
   private rebuildInfo(): void {
     const extra: Record<string, unknown> = {};
     if (this.auth !== undefined) extra.auth_required = true; // SEC2.1
-    if (this.connectUrls.length > 0) extra.connect_urls = this.connectUrls;
+    const c = this.cluster;
+    if (c !== undefined) {
+      // OPS1.2: a leaving node sends clients elsewhere, so it names itself in neither list.
+      const self = `${this.boundHost}:${this.boundPort}`;
+      const urls = this.lameDuck ? c.connectUrls.filter((u) => u !== self) : c.connectUrls;
+      if (urls.length > 0) extra.connect_urls = urls;
+      extra.swarmmq = this.lameDuck ? withoutSelf(c.view) : c.view; // M2.5
+    }
     if (this.lameDuck) extra.ldm = true; // OPS1.2: clients move to another node before this one stops
     this.infoBase = JSON.stringify({ ...this.infoFields, ...extra }).slice(0, -1);
   }
@@ -204,13 +221,22 @@ export class ClientServer implements ConnectionHost {
   }
 
   /**
-   * The client addresses of the live mesh members (M2.5): INFO carries them
-   * as `connect_urls`, and connected clients get the new INFO at once, so a
-   * stock NATS client knows where to fail over to.
+   * M2.5: the cluster's view, set at start and on every view change. INFO
+   * carries the members' client addresses as `connect_urls` (stock NATS
+   * clients fail over to them) and the ring as `swarmmq` (clients that send
+   * to owners directly); connected clients get the new INFO at once, once
+   * per change of what it says.
    */
-  setConnectUrls(urls: readonly string[]): void {
-    this.connectUrls = urls;
+  setClusterView(next: ClusterInfo): void {
+    this.cluster = next;
+    this.publishInfo();
+  }
+
+  /** Rebuilds INFO and resends it to connected clients if it changed (M2.5, OPS1.2). */
+  private publishInfo(): void {
+    const before = this.infoBase;
     this.rebuildInfo();
+    if (this.infoBase === before) return;
     for (const conn of this.connections.values()) if (conn.connected && !conn.closed) conn.resendInfo();
   }
 
@@ -231,26 +257,60 @@ export class ClientServer implements ConnectionHost {
   }
 
   /** C2.1; `maxPayloadBytes` is the connection's own, which may predate a reload. */
-  infoLine(conn: { cid: number; socket: net.Socket; maxPayloadBytes?: number }): string {
+  infoLine(conn: { cid: number; socket: ClientSocket; maxPayloadBytes?: number }): string {
     const ip = JSON.stringify(conn.socket.remoteAddress ?? '');
     const mine = conn.maxPayloadBytes ?? this.limits.maxPayloadBytes;
-    const base = mine === this.limits.maxPayloadBytes ? this.infoBase : this.infoWithPayload(mine);
-    return `INFO ${base},"client_id":${conn.cid},"client_ip":${ip}}\r\n`;
+    const overTcp = conn.socket.remotePeer === undefined;
+    const base = overTcp ? this.infoBase : this.streamInfoBase();
+    const line = mine === this.limits.maxPayloadBytes ? base : withPayload(base, mine);
+    return `INFO ${line},"client_id":${conn.cid},"client_ip":${ip}}\r\n`;
   }
 
-  /** The INFO base for a connection older than a max_payload reload (rare: only INFO resends need it). */
-  private infoWithPayload(maxPayloadBytes: number): string {
-    const info = JSON.parse(`${this.infoBase}}`) as Record<string, unknown>;
-    return JSON.stringify({ ...info, max_payload: maxPayloadBytes }).slice(0, -1);
+  /** The INFO base of the last streamInfoBase call, and the infoBase it was made from. */
+  private streamInfo = { from: '', base: '' };
+
+  /**
+   * SEC6.2: INFO on a libp2p client stream offers no TLS (noise encrypts
+   * the stream), whatever the client port does. Rebuilt only when INFO changed.
+   */
+  private streamInfoBase(): string {
+    if (this.tlsServer === undefined) return this.infoBase;
+    if (this.streamInfo.from !== this.infoBase) {
+      const info = JSON.parse(`${this.infoBase}}`) as Record<string, unknown>;
+      delete info.tls_required;
+      delete info.tls_verify;
+      this.streamInfo = { from: this.infoBase, base: JSON.stringify(info).slice(0, -1) };
+    }
+    return this.streamInfo.base;
   }
 
   private accept(socket: net.Socket): void {
+    this.acceptSocket(socket, socket.remoteAddress ?? '', this.tlsServer);
+  }
+
+  /**
+   * A client on a libp2p stream of `/swarmmq/client/1.0.0` (SECURITY.md
+   * SEC6): the same checks and connection as a TCP client, never TLS.
+   * `rateKey` is what its connection rate is counted by (SEC5.2). Refused
+   * (the stream reset) once the node stops accepting clients (OPS1.2).
+   */
+  acceptStream(socket: ClientSocket, rateKey: string): void {
+    if (this.lameDuck || this.shuttingDown) {
+      socket.destroy();
+      return;
+    }
+    this.acceptSocket(socket, rateKey, undefined);
+  }
+
+  /** Set by close(): streams that still arrive are refused. */
+  private shuttingDown = false;
+
+  private acceptSocket(socket: ClientSocket, address: string, tlsServer: tls.Server | undefined): void {
     const cid = this.nextCid++;
     this.totalConnections++;
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    const address = socket.remoteAddress ?? '';
     if (!this.rate.admit(address)) {
       // SEC5.2: refused before any work (no TLS, no scrypt), logged at debug: a flood must not flood the log.
       this.log.debug({ cid, address }, 'connection refused: connection rate per address exceeded');
@@ -261,7 +321,8 @@ export class ClientServer implements ConnectionHost {
       this.log.warn({ cid, max: this.limits.maxConnections }, 'connection refused: too many connections');
       return this.refuse(cid, socket, CloseReason.MaxConnectionsExceeded, closeTexts.maxConnections);
     }
-    if (this.tlsServer !== undefined) return this.acceptTls(cid, socket, this.tlsServer);
+    // Only TCP sockets are given a tlsServer; a libp2p stream never gets TLS (SEC6.2).
+    if (tlsServer !== undefined) return this.acceptTls(cid, socket as net.Socket, tlsServer);
     this.admit(cid, socket, false);
   }
 
@@ -294,16 +355,18 @@ export class ClientServer implements ConnectionHost {
     return server;
   }
 
-  private admit(cid: number, socket: net.Socket, infoSent: boolean): void {
-    // One child per connection: every line it logs carries its cid and address (and, after CONNECT, its name).
-    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+  private admit(cid: number, socket: ClientSocket, infoSent: boolean): void {
+    // One child per connection: every line it logs carries its cid and address (and, after CONNECT, its name);
+    // a libp2p client's address is its multiaddr with its peer id (SEC6.4).
+    const remote = remoteLabel(socket);
     const conn = new ClientConnection(cid, socket, this, this.log.child({ cid, remote }));
     this.connections.set(cid, conn);
-    conn.log.debug({ tls: infoSent }, 'connection accepted');
+    const transport = socket.remotePeer !== undefined ? 'libp2p' : infoSent ? 'tls' : 'tcp';
+    conn.log.debug({ tls: infoSent, transport }, 'connection accepted');
     conn.start(infoSent);
   }
 
-  private refuse(cid: number, socket: net.Socket, reason: CloseReason, text: string): void {
+  private refuse(cid: number, socket: ClientSocket, reason: CloseReason, text: string): void {
     socket.write(this.infoLine({ cid, socket }));
     this.count(reason);
     socket.end(`-ERR '${text}'\r\n`);
@@ -400,7 +463,7 @@ export class ClientServer implements ConnectionHost {
 
   private subjectTokens = 0;
   /** Every open client socket, admitted, refused or in its TLS handshake: a stop ends them all. */
-  private readonly sockets = new Set<net.Socket>();
+  private readonly sockets = new Set<ClientSocket>();
 
   reserveSubjectTokens(tokens: number): boolean {
     if (tokens > 0 && this.subjectTokens + tokens > this.limits.maxSubscriptionTokens) return false;
@@ -448,21 +511,21 @@ export class ClientServer implements ConnectionHost {
     return { msgsIn, msgsOut };
   }
 
-  /**
-   * OPS1.2: the first step of a graceful stop. No new connections; the open
-   * ones are told (INFO with `ldm` and without this node in connect_urls) and
-   * go on working until close().
-   */
   /** stopAccepting has run: the node is on its way out (/readyz says so, OPS1.2). */
   get stopping(): boolean {
     return this.lameDuck;
   }
 
-  stopAccepting(connectUrls: readonly string[]): void {
+  /**
+   * OPS1.2: the first step of a graceful stop. No new connections; the open
+   * ones are told (INFO with `ldm`, and without this node in connect_urls
+   * and in the `swarmmq` view) and go on working until close().
+   */
+  stopAccepting(): void {
     if (this.lameDuck) return;
     this.lameDuck = true;
     this.listenerClosed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
-    this.setConnectUrls(connectUrls);
+    this.publishInfo();
   }
 
   private listenerClosed: Promise<void> | undefined;
@@ -492,12 +555,29 @@ export class ClientServer implements ConnectionHost {
     for (const conn of [...this.connections.values()]) conn.close(CloseReason.ServerShutdown);
     // Closed connections had their grace to read the last bytes; a peer that
     // never closes its side (or a refused one) must not hold the stop.
+    this.shuttingDown = true;
     const grace = setTimeout(() => {
       for (const s of this.sockets) s.destroy();
     }, CLOSE_FLUSH_GRACE_MS);
-    await closed;
+    // The TCP listener's close waits for its sockets; libp2p client streams are waited for here (OPS1.2).
+    const streams = [...this.sockets]
+      .filter((s) => s.remotePeer !== undefined && !s.closed)
+      .map((s) => new Promise<void>((resolve) => s.once('close', () => resolve())));
+    await Promise.all([closed, ...streams]);
     clearTimeout(grace);
   }
+}
+
+/** OPS1.2: the view of a leaving node, which owns nothing any more (as its own ring says once it has left, OPS1.3). */
+function withoutSelf(view: ClusterView): ClusterView {
+  const members = view.members.filter((m) => m.id !== view.self);
+  return { ...view, members, rf: Math.min(view.rf, members.length) };
+}
+
+/** An INFO base with another max_payload: a connection older than a max_payload reload (rare: only INFO resends need it). */
+function withPayload(base: string, maxPayloadBytes: number): string {
+  const info = JSON.parse(`${base}}`) as Record<string, unknown>;
+  return JSON.stringify({ ...info, max_payload: maxPayloadBytes }).slice(0, -1);
 }
 
 /** The first byte of every TLS record that starts a handshake (content type 22). */

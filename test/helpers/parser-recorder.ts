@@ -16,6 +16,7 @@ export type Event =
   | { kind: 'UNSUB'; sid: string; max: number | undefined }
   | { kind: 'ERR'; message: string }
   | { kind: 'SEND'; destination: string; options: string[]; payload: string }
+  | { kind: 'HSEND'; destination: string; options: string[]; headers: string; payload: string }
   | { kind: 'DURABLE'; verb: string; args: string[] }
   | { kind: 'PING' | 'PONG' | 'OK' | 'INFO' | 'HELP' };
 
@@ -46,6 +47,14 @@ export function normalize(op: ClientOp): Event {
         kind: 'SEND',
         destination: op.destination,
         options: [...op.options],
+        payload: op.payload.toString('hex'),
+      };
+    case 'HSEND':
+      return {
+        kind: 'HSEND',
+        destination: op.destination,
+        options: [...op.options],
+        headers: op.headers.toString('hex'),
         payload: op.payload.toString('hex'),
       };
     case 'DURABLE':

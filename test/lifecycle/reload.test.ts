@@ -235,7 +235,13 @@ test('SEC2.6 an INFO resent to a connection older than a max_payload reload keep
   const [old] = await RawClient.open(t, port, QUIET);
   reloadWith(node, { maxPayloadBytes: 1024 });
   // M2.5: a cluster view change resends INFO to every client.
-  node.server.setConnectUrls(['127.0.0.1:4999']);
+  const view = {
+    self: 'p1',
+    rf: 1,
+    vnodes: 128,
+    members: [{ id: 'p1', client: '127.0.0.1:4999', mesh: [] }],
+  };
+  node.server.setClusterView({ connectUrls: ['127.0.0.1:4999'], view });
   const resent = JSON.parse((await old.expect(/^INFO (.*)\r\n/))[1]!) as Record<string, unknown>;
   t.like(resent, { max_payload: 4096, connect_urls: ['127.0.0.1:4999'] });
   const [, info] = await RawClient.open(t, port, QUIET);

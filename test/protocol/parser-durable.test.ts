@@ -215,3 +215,138 @@ test('a verb that only starts like a durable one is unknown, not fatal', (t) => 
   );
   t.is(parser.state, ParserState.OpLine);
 });
+
+// ---- HSEND (D3.9) -----------------------------------------------------------
+
+const hsend = (destination: string, options: string[], headers: string, payload: string): Event => ({
+  kind: 'HSEND',
+  destination,
+  options,
+  headers: hex(headers),
+  payload: hex(payload),
+});
+const HDR = 'NATS/1.0\r\nNats-Msg-Id: a-1\r\n\r\n';
+
+/** HSEND frames and the events each gives on its own. */
+const hsendFrames: { frame: string; events: Event[] }[] = [
+  {
+    frame: `HSEND q ${HDR.length} ${HDR.length + 5}\r\n${HDR}hello\r\n`,
+    events: [hsend('q', [], HDR, 'hello')],
+  },
+  {
+    frame: 'HSEND orders id=x priority=9 ttl=5s delay=1s 12 14\r\nNATS/1.0\r\n\r\nhi\r\n',
+    events: [hsend('orders', ['id=x', 'priority=9', 'ttl=5s', 'delay=1s'], 'NATS/1.0\r\n\r\n', 'hi')],
+  },
+  // An empty payload, an LF-only ending, tabs and any case (C1.1, C1.2, C1.3).
+  { frame: 'hsend\tq \t12\t 12\nNATS/1.0\r\n\r\n\n', events: [hsend('q', [], 'NATS/1.0\r\n\r\n', '')] },
+  // Header bytes 0: the whole body is payload, which may look like a frame.
+  { frame: 'HSend q 0 10\r\nSEND q 1\r\n\r\n', events: [hsend('q', [], '', 'SEND q 1\r\n')] },
+  { frame: 'HSEND bin 0 3\r\n\u0000\u00ff\n\r\n', events: [hsend('bin', [], '', '\u0000\u00ff\n')] },
+];
+
+test('D3.9 each HSEND frame gives its event', (t) => {
+  for (const f of hsendFrames) t.deepEqual(parse([b(f.frame)]).events, f.events, JSON.stringify(f.frame));
+});
+
+test('D3.9/C1.4 HSEND frames split at every index, and one byte at a time, give the same events', (t) => {
+  const all = b(hsendFrames.map((f) => f.frame).join('') + 'PING\r\n');
+  const want = [...hsendFrames.flatMap((f) => f.events), { kind: 'PING' } as Event];
+  t.deepEqual(parse([all]).events, want);
+  for (let i = 0; i <= all.length; i++) {
+    t.deepEqual(parse([all.subarray(0, i), all.subarray(i)]).events, want, `split at ${i}`);
+  }
+  const bytes = Array.from({ length: all.length }, (_, i) => all.subarray(i, i + 1));
+  t.deepEqual(parse(bytes).events, want);
+});
+
+test('D3.9/C1.4 each HSEND frame split at every pair of indexes gives its event', (t) => {
+  for (const f of hsendFrames) {
+    const buf = b(f.frame);
+    for (let i = 0; i <= buf.length; i++) {
+      for (let j = i; j <= buf.length; j++) {
+        const chunks = [buf.subarray(0, i), buf.subarray(i, j), buf.subarray(j)];
+        t.deepEqual(parse(chunks).events, f.events, `${JSON.stringify(f.frame)} at ${i},${j}`);
+      }
+    }
+  }
+});
+
+test('D3.9/C1.3 state after every byte of an HSEND: emitted at its line ending, never before', (t) => {
+  const line = 'HSEND q id=1 12 15\r\n';
+  const frame = b(`${line}NATS/1.0\r\n\r\nabc\r\n`);
+  const { OpLine, Payload, PayloadCR, PayloadLF } = ParserState;
+  const expected = [
+    ...Array<ParserState>(line.length - 1).fill(OpLine),
+    ...Array<ParserState>(15).fill(Payload), // the control line's LF, then 14 body bytes
+    PayloadCR, // the 15th body byte: the body is complete
+    PayloadLF,
+    OpLine,
+  ];
+  t.is(expected.length, frame.length);
+  const rec = new Recorder();
+  const parser = new Parser(rec, LIMITS);
+  for (let i = 0; i < frame.length; i++) {
+    parser.feed(frame.subarray(i, i + 1));
+    t.is(parser.state, expected[i]!, `state after byte ${i}`);
+    t.is(rec.events.length, i === frame.length - 1 ? 1 : 0, `events after byte ${i}`);
+  }
+  t.deepEqual(rec.events, [hsend('q', ['id=1'], 'NATS/1.0\r\n\r\n', 'abc')]);
+  t.is(parser.bufferedBytes, 0);
+});
+
+test('D3.9 an HSEND whose body is in one chunk hands on views into that chunk', (t) => {
+  const chunk = Buffer.from(`HSEND q ${HDR.length} ${HDR.length + 5}\r\n${HDR}hello\r\n`, 'latin1');
+  const { rec } = parse([chunk]);
+  const op = rec.ops[0]!;
+  if (op.kind !== 'HSEND') return t.fail(`expected HSEND, got ${op.kind}`);
+  t.is(op.headers.buffer, chunk.buffer);
+  t.is(op.payload.buffer, chunk.buffer);
+  t.deepEqual(op.headers, Buffer.from(HDR));
+  t.deepEqual(op.payload, Buffer.from('hello'));
+});
+
+const badHsend: BadCase[] = [
+  { input: 'HSEND\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'HSEND q\r\n', code: E.BadPayloadArguments, fatal: true },
+  // One size only: where the header block ends is unknown (C3.2).
+  { input: 'HSEND q 5\r\nhello\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'HSEND q id=1 5\r\nhello\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'HSEND q 6 5\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'HSEND q x 5\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'HSEND q 0 -1\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'HSEND q 1.5 2\r\n', code: E.BadPayloadArguments, fatal: true },
+  { input: 'HSEND q 0 12345678901\r\n', code: E.BadPayloadArguments, fatal: true },
+  // Destination, seven options and two sizes: ten arguments, more than any HSEND takes.
+  { input: 'HSEND q a=1 b=2 c=3 d=4 e=5 f=6 g=7 0 1\r\nx\r\n', code: E.BadPayloadArguments, fatal: true },
+  // C1.6: the total, headers included, against max_payload, from the control line.
+  { input: 'HSEND q 12 17\r\n', code: E.MaxPayload, fatal: true, limits: SMALL },
+  { input: 'HSEND q 0 17\r\n', code: E.MaxPayload, fatal: true, limits: SMALL },
+  { input: 'HSEND q 12 12\r\nNATS/1.0\r\n\r\nx\r\n', code: E.PayloadTerminator, fatal: true },
+  { input: `HSEND q ${'x'.repeat(70)} 0 1\r\n`, code: E.MaxControlLine, fatal: true, limits: SMALL },
+];
+
+test('D3.9/C6.3 an HSEND whose body cannot be found is fatal; later input is ignored', (t) => {
+  for (const c of badHsend) {
+    const input = `${c.input}PING\r\nHSEND q 0 1\r\nx\r\n`;
+    const { events, parser } = parse([b(input)], c.limits ?? LIMITS);
+    t.deepEqual(events, [{ kind: 'error', code: c.code, fatal: c.fatal }], c.input);
+    t.is(parser.state, ParserState.Closed, c.input);
+  }
+});
+
+test('D3.9/C1.6 an HSEND total of exactly max_payload is accepted, headers counted', (t) => {
+  const { events } = parse([b('HSEND q 12 16\r\nNATS/1.0\r\n\r\nabcd\r\n')], SMALL);
+  t.deepEqual(events, [hsend('q', [], 'NATS/1.0\r\n\r\n', 'abcd')]);
+});
+
+test('D3.9/C7.3 the HSEND argument error says what was expected', (t) => {
+  const { rec } = parse([b('HSEND q 5\r\n')]);
+  t.deepEqual(errorTexts(rec), [
+    'Invalid HSEND arguments, expected: HSEND <destination> [id=<id>] [priority=<1-10>] [ttl=<dur>] [delay=<dur>] <#header-bytes> <#total-bytes>',
+  ]);
+});
+
+test('D3.9 nine HSEND arguments (destination, six options, two sizes) are accepted', (t) => {
+  const { events } = parse([b('HSEND q a=1 b=2 c=3 d=4 e=5 f=6 0 1\r\nx\r\n')]);
+  t.deepEqual(events, [hsend('q', ['a=1', 'b=2', 'c=3', 'd=4', 'e=5', 'f=6'], '', 'x')]);
+});

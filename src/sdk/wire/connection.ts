@@ -22,13 +22,21 @@
  * A -ERR followed by the connection closing (Authorization Violation, Stale
  * Connection ...) is the reason every pending call is rejected with.
  */
-import net from 'node:net';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { CoreMessaging } from './core.js';
 import { DurableVerbs } from './durable.js';
 import { ClientError, ClientErrorCode, abortError, describeSocketError } from './errors.js';
 import { Fifo } from './fifo.js';
 import { ServerReader, type ServerOp } from './reader.js';
-import { awaitSecureConnect, connectLine, hostPort, openSocket, startTls } from './handshake.js';
+import {
+  awaitSecureConnect,
+  connectLine,
+  hostPort,
+  openSocket,
+  startTls,
+  type WireSocket,
+} from './handshake.js';
 import type {
   ClientWire,
   ConnectOptions,
@@ -65,7 +73,32 @@ const ASYNC_ERR =
 export async function connect(opts: ConnectOptions): Promise<Client> {
   const where = hostPort(opts.host, opts.port);
   const socket = await openSocket(opts.host, opts.port, where, opts.signal);
-  const client = new Client(socket, where);
+  return handshaken(new Client(socket, where, opts.host), opts);
+}
+
+/** What connectStream takes: credentials, name and signal; no address, no TLS. */
+export type StreamConnectOptions = Omit<ConnectOptions, 'host' | 'port' | 'tls'>;
+
+/**
+ * The same handshake as connect() (INFO, CONNECT, PING -> PONG) over a byte
+ * stream already open to a node: a libp2p client stream
+ * (src/sdk/transport/libp2p.ts, SECURITY.md SEC6). TLS is never attempted
+ * on it: noise encrypts it; a node asking for TLS there is refused
+ * (ClientError `TLS`). `where` names the node in messages (its multiaddr).
+ * The socket is destroyed when the handshake fails.
+ */
+export function connectStream(
+  socket: Duplex,
+  where: string,
+  opts: StreamConnectOptions = {},
+): Promise<Client> {
+  return handshaken(new Client(socket, where, undefined), opts);
+}
+
+async function handshaken(
+  client: Client,
+  opts: StreamConnectOptions & Pick<ConnectOptions, 'tls'>,
+): Promise<Client> {
   try {
     await client.handshake(opts);
   } catch (err) {
@@ -77,6 +110,8 @@ export async function connect(opts: ConnectOptions): Promise<Client> {
 
 export class Client {
   info: ServerInfo = {};
+  /** Called with every INFO after the first (a cluster's view changed, M2.5; a leaving node's `ldm`, OPS1.2). */
+  onInfo: ((info: ServerInfo) => void) | undefined;
   /** Resolves once the connection is closed, with why (undefined after close()). */
   readonly closed: Promise<ClientError | undefined>;
   private closedWith: ClientError | undefined;
@@ -94,9 +129,11 @@ export class Client {
   private lastErr: ClientError | undefined;
 
   constructor(
-    private socket: net.Socket,
-    /** host:port, for messages. */
+    private socket: WireSocket,
+    /** host:port (or a libp2p multiaddr), for messages. */
     readonly where: string,
+    /** The host name TLS checks the certificate against; undefined on a libp2p stream, where TLS is never used. */
+    private readonly tlsHost: string | undefined,
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.reader = new ServerReader((op) => this.onOp(op), {
@@ -116,15 +153,21 @@ export class Client {
     this.attach(socket);
   }
 
-  /** C2.1-C2.6 and SEC4.1: INFO, TLS if needed, CONNECT, PING -> PONG. */
-  async handshake(opts: ConnectOptions): Promise<void> {
+  /** C2.1-C2.6 and SEC4.1: INFO, TLS if needed (never on a libp2p stream, SEC6.2), CONNECT, PING -> PONG. */
+  async handshake(opts: StreamConnectOptions & Pick<ConnectOptions, 'tls'>): Promise<void> {
     await this.wait<void>(opts.signal, 'INFO', (w) => (this.infoWaiter = w));
     const info = this.info;
     if (opts.tls !== undefined || info.tls_required === true) {
+      if (this.tlsHost === undefined) {
+        throw new ClientError(
+          ClientErrorCode.Tls,
+          `${this.where} asks for TLS on a libp2p stream, where noise encrypts and TLS is not used`,
+        );
+      }
       if (info.tls_required !== true && info.tls_available !== true) {
         throw new ClientError(ClientErrorCode.Tls, `${this.where} does not offer TLS`);
       }
-      await this.upgrade(opts, opts.tls ?? {});
+      await this.upgrade(this.tlsHost, opts, opts.tls ?? {});
     }
     this.write(connectLine(opts));
     try {
@@ -143,6 +186,11 @@ export class Client {
       }
       throw err;
     }
+  }
+
+  /** True once the connection is closed or lost: writes go nowhere. */
+  get isClosed(): boolean {
+    return this.closedWith !== undefined;
   }
 
   /** The largest payload (headers included) the node takes (C1.6). */
@@ -236,16 +284,16 @@ export class Client {
 
   // ---- internals ------------------------------------------------------------
 
-  private attach(socket: net.Socket): void {
-    socket.setNoDelay(true);
+  private attach(socket: WireSocket): void {
+    socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => this.reader.feed(chunk));
     socket.on('error', (err) => (this.socketError ??= err));
     socket.on('close', () => this.onClose());
   }
 
-  /** SEC4.1: the TLS handshake starts on the same socket right after INFO. */
-  private async upgrade(opts: ConnectOptions, files: TlsFiles): Promise<void> {
-    const secure = startTls(this.socket, opts.host, files);
+  /** SEC4.1: the TLS handshake starts on the same socket right after INFO (only ever a TCP socket). */
+  private async upgrade(host: string, opts: StreamConnectOptions, files: TlsFiles): Promise<void> {
+    const secure = startTls(this.socket as net.Socket, host, files);
     this.socket = secure;
     this.attach(secure);
     await this.wait<void>(opts.signal, 'the TLS handshake', (w) => awaitSecureConnect(secure, this.where, w));
@@ -320,6 +368,7 @@ export class Client {
       case 'INFO':
         this.info = op.info as ServerInfo;
         this.reader.setMaxPayloadBytes(Math.min(Math.max(this.maxPayloadBytes, 1), MAX_FRAME_BYTES));
+        if (this.infoWaiter === undefined) this.onInfo?.(this.info);
         this.infoWaiter?.resolve();
         this.infoWaiter = undefined;
         return;

@@ -18,11 +18,12 @@ export class DurableVerbs {
 
   constructor(private readonly wire: DurableWire) {}
 
-  /** D3.1: SEND; resolves with +STORED (synced), rejects with the -ERR. */
+  /** D3.1: SEND, or HSEND with headers (D3.9); resolves with +STORED (synced), rejects with the -ERR. */
   send(destination: string, payload: Buffer, opts: SendOptions = {}, signal?: AbortSignal): Promise<Stored> {
     checkDestination(destination);
-    this.wire.checkSize(payload.length);
-    let line = `SEND ${destination}`;
+    const h = opts.headers?.length ?? 0;
+    this.wire.checkSize(h + payload.length);
+    let line = `${h === 0 ? 'SEND' : 'HSEND'} ${destination}`;
     if (opts.id !== undefined) {
       checkId(opts.id);
       line += ` id=${opts.id}`;
@@ -30,10 +31,10 @@ export class DurableVerbs {
     if (opts.priority !== undefined) line += ` priority=${opts.priority}`;
     if (opts.ttlMs !== undefined) line += ` ttl=${opts.ttlMs}`;
     if (opts.delayMs !== undefined) line += ` delay=${opts.delayMs}`;
-    line += ` ${payload.length}\r\n`;
+    line += h === 0 ? ` ${payload.length}\r\n` : ` ${h} ${h + payload.length}\r\n`;
     return this.wire.wait<Stored>(signal, `+STORED for ${destination}`, (w) => {
       this.sends.push(w);
-      this.wire.writeFrame(line, undefined, payload);
+      this.wire.writeFrame(line, h === 0 ? undefined : opts.headers, payload);
     });
   }
 
@@ -44,10 +45,12 @@ export class DurableVerbs {
     if (this.pullWaiter !== undefined) {
       throw new ClientError(ClientErrorCode.Invalid, 'one PULL at a time on a connection');
     }
-    const wait = opts.waitMs === undefined ? '' : ` ${opts.waitMs}`;
+    // D4.1: `ack_timeout=` needs the optional wait before it; 0 is "do not wait".
+    const wait = opts.waitMs === undefined && opts.ackTimeoutMs === undefined ? '' : ` ${opts.waitMs ?? 0}`;
+    const ack = opts.ackTimeoutMs === undefined ? '' : ` ack_timeout=${opts.ackTimeoutMs}`;
     return this.wire.wait<Delivery[]>(signal, `the PULL of ${destination}`, (w) => {
       this.pullWaiter = Object.assign(w, { msgs: [] as Delivery[] });
-      this.wire.write(Buffer.from(`PULL ${destination} ${group} ${opts.batch}${wait}\r\n`));
+      this.wire.write(Buffer.from(`PULL ${destination} ${group} ${opts.batch}${wait}${ack}\r\n`));
     });
   }
 

@@ -5,10 +5,17 @@
  * in order and waits for each answer.
  */
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { VERSION } from '../../version.js';
 import { ClientError, ClientErrorCode, abortError, describeSocketError } from './errors.js';
 import type { ConnectOptions, TlsFiles, Waiter } from './types.js';
+
+/**
+ * The byte stream a Client speaks through: a TCP socket, or a libp2p
+ * client stream as a Duplex (src/mesh/stream-socket.ts, SECURITY.md SEC6).
+ */
+export type WireSocket = Duplex & { setNoDelay?(noDelay?: boolean): unknown };
 
 export function openSocket(
   host: string,
@@ -43,7 +50,7 @@ export function hostPort(host: string, port: number): string {
 }
 
 /** C2.2: the CONNECT line, with the credentials and name the options give. */
-export function connectLine(opts: ConnectOptions): Buffer {
+export function connectLine(opts: Pick<ConnectOptions, 'name' | 'token' | 'user' | 'password'>): Buffer {
   const connectFields: Record<string, unknown> = {
     verbose: false,
     pedantic: false,

@@ -72,6 +72,12 @@ export interface SendOptions {
   priority?: number;
   ttlMs?: number;
   delayMs?: number;
+  /**
+   * A raw NATS/1.0 header block (C3.1), stored with the message and shown
+   * in its DMSG; given, the send goes as HSEND (D3.9). Without `id`, its
+   * `Nats-Msg-Id` names the message.
+   */
+  headers?: Buffer;
 }
 
 export interface PullOptions {
@@ -79,6 +85,8 @@ export interface PullOptions {
   batch: number;
   /** How long the node waits for a first message (D4.1). */
   waitMs?: number;
+  /** D4.1 `ack_timeout`: sets the group's ack timeout from this pull on. */
+  ackTimeoutMs?: number;
 }
 
 export interface Subscription {
