@@ -5,4 +5,5 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
   version: string;
 };
 
+/** This package's version (package.json), as nodes also announce it in INFO. */
 export const VERSION: string = pkg.version;

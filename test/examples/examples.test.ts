@@ -42,3 +42,24 @@ test('queue-workers example across a 3-node cluster: workers on different nodes,
   t.is(r.code, 0, r.out);
   t.regex(r.out, /30 jobs, each handled once/);
 });
+
+// The SDK examples, each in one command against a 3-node cluster (as `npx swarmmq cluster --nodes 3`).
+test('SDK examples: producer, consumer group and request/reply against a 3-node cluster', async (t) => {
+  const cluster = await startCluster(t, 3);
+  const seed = `127.0.0.1:${cluster.nodes[0]!.port}`;
+  const producer = await runExample('sdk-producer.js', seed);
+  t.is(producer.code, 0, producer.out);
+  t.regex(producer.out, /the cluster has 3 node\(s\)/);
+  t.regex(producer.out, /sent 200 orders, 200 confirmed/);
+  const group = await runExample('sdk-consumer-group.js', seed);
+  t.is(group.code, 0, group.out);
+  t.regex(group.out, /workers handled \d+ \+ \d+ \+ \d+ = 60 invoices, 0 twice/);
+  const rr = await runExample(
+    'sdk-request-reply.js',
+    cluster.nodes.map((n) => `127.0.0.1:${n.port}`).join(','),
+  );
+  t.is(rr.code, 0, rr.out);
+  t.is(rr.out.match(/\d doubled is \d+/g)?.length, 5, rr.out);
+  t.regex(rr.out, /5 doubled is 10/);
+  t.regex(rr.out, /no responders/);
+});

@@ -47,6 +47,8 @@ export interface ClusterOptions {
   flags?: string[];
   /** Deadline for the whole cluster to form. */
   timeoutMs?: number;
+  /** Environment for every node (secrets such as SWARMMQ_CLUSTER_KEY go here, not in flags). */
+  env?: Record<string, string>;
 }
 
 type LogLine = Record<string, unknown>;
@@ -68,7 +70,7 @@ export async function startCluster(
     const args = ['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
     args.push('--cluster', name, '--registry-dir', registryDir, '--log-level', 'info', ...(opts.flags ?? []));
     const launch = async (): Promise<void> => {
-      node.proc = runCli(t, args);
+      node.proc = runCli(t, args, opts.env);
       const mesh = await node.proc.waitForLog((l) => l.msg === 'mesh started', NODE_START_TIMEOUT_MS);
       const started = await node.proc.waitForLog((l) => l.msg === 'node started', NODE_START_TIMEOUT_MS);
       node.peerId = String(mesh.peerId);
