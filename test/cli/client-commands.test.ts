@@ -210,21 +210,32 @@ test.serial(
 );
 
 test.serial(
-  'send --header goes as a PUB to the existing destination and pull shows the header (D3.7)',
+  'send --header stores the headers with the message (HSEND, D3.9), with priority too, and pull shows them',
   async (t) => {
     const { port } = await startTestNode(t);
-    const refused = await cli(t, ['send', 'audit', 'x', '-H', 'Trace-Id=1', ...at(port)]);
-    t.is(refused.code, 1);
-    t.regex(refused.stderr, /^swarmmq: audit is not a destination yet: .*\n$/);
-    t.is((await cli(t, ['send', 'audit', 'first', ...at(port)])).code, 0);
-    const r = await cli(t, ['send', 'audit', 'traced', '-H', 'Trace-Id=1', '--id', 'a-2', ...at(port)]);
+    const r = await cli(t, ['send', 'audit', 'traced', '-H', 'Trace-Id=1', '--id', 'a-1', ...at(port)]);
     t.is(r.code, 0, r.stderr);
-    t.is(r.stdout, 'stored in audit: seq 2, id a-2\n');
-    const bad = await cli(t, ['send', 'audit', 'x', '-H', 'A=1', '--priority', '9', ...at(port)]);
-    t.is(bad.code, 2);
+    t.is(r.stdout, 'stored in audit: seq 1, id a-1\n');
+    const hi = await cli(t, [
+      'send',
+      'audit',
+      'urgent',
+      '-H',
+      'A=1',
+      '--priority',
+      '9',
+      '--id',
+      'a-2',
+      ...at(port),
+    ]);
+    t.is(hi.code, 0, hi.stderr);
     const pull = await cli(t, ['pull', 'audit', '-g', 'g', '--batch', '2', '--json', ...at(port)]);
-    const second = JSON.parse(pull.stdout.trim().split('\n')[1]!) as Record<string, unknown>;
-    t.like(second, { id: 'a-2', payload: 'traced', headers: { 'Trace-Id': ['1'], 'Nats-Msg-Id': ['a-2'] } });
+    const [first, second] = pull.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    t.like(first, { id: 'a-2', payload: 'urgent', priority: 9, headers: { A: ['1'] } });
+    t.like(second, { id: 'a-1', payload: 'traced', headers: { 'Trace-Id': ['1'] } });
   },
 );
 
