@@ -181,3 +181,21 @@ test('a frozen owner (SIGSTOP): its connections go silent, the SDK drops them an
   checkOutcome(t, o, messages);
   t.true(o.reconnects >= 1, 'the keepalive dropped the frozen home node');
 });
+
+test('an owner that stops gracefully (SIGTERM): the SDK moves off it on `ldm` and follows the hand-over (OPS1)', async (t) => {
+  const cluster = await startCluster(t, 5);
+  const dest = 'sdk.leaving';
+  const owner = await ownerNode(cluster, dest);
+  const messages = 600;
+  const o = await scenario(t, cluster, owner, dest, messages, 200, async () => {
+    await owner.kill('SIGTERM');
+    t.is(owner.proc.child.exitCode, 0, 'the owner left cleanly');
+    await waitForView(
+      cluster.nodes.filter((n) => n !== owner),
+      4,
+      30_000,
+    );
+  });
+  checkOutcome(t, o, messages);
+  t.true(o.reconnects >= 1, 'the home connection moved off the leaving node');
+});
