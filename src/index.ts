@@ -30,7 +30,7 @@ export type { SendOptions, SendResult } from './sdk/sender.js';
 export { Consumer, type ConsumeOptions } from './sdk/consumer.js';
 export { Subscription, type SubscribeOptions } from './sdk/subscription.js';
 export { Msg, ConsumedMessage, type Headers, type HeadersInit, type Payload } from './sdk/messages.js';
-export type { ClusterView, MemberInfo } from './sdk/view.js';
+export type { ClusterView, ViewMember } from './sdk/view.js';
 export {
   SwarmError,
   SwarmErrorCode,

@@ -24,6 +24,7 @@ import { HashRing, placementKey } from './ring.js';
 import { Routes } from './routes.js';
 import { Handoff } from './handoff.js';
 import { clientStreams, type ClientStreams, type StreamAcceptor } from './client-streams.js';
+import type { ClusterView } from '../protocol/cluster-view.js';
 
 export interface MeshInit {
   options: NodeOptions;
@@ -88,32 +89,6 @@ function isLoopback(host: string): boolean {
  */
 const MAX_VIEW_ADDRS = 4;
 const MAX_VIEW_ADDR_CHARS = 256;
-
-/** One member of the view as clients see it in INFO (M2.5). */
-export interface ViewMember {
-  /** Peer id. */
-  readonly id: string;
-  /** host:port of its client port, as in connect_urls. */
-  readonly client: string;
-  /** Its mesh multiaddrs as heartbeats announce them, each ending in `/p2p/<id>`. */
-  readonly mesh: readonly string[];
-}
-
-/**
- * The ring a node uses for ownership, for clients that route to owners
- * (INFO `swarmmq`, M2.5): `new HashRing(members ids, vnodes)
- * .preferenceList(placementKey(dest), rf)` gives what this node computes (M3.2).
- */
-export interface ClusterView {
-  /** This node's peer id. */
-  readonly self: string;
-  /** The replication factor in force: cluster.replication_factor capped at the view's size (M3.1). */
-  readonly rf: number;
-  /** Virtual nodes per member of the ring. */
-  readonly vnodes: number;
-  /** The ring's members (the view, leaving members left out), sorted by id. */
-  readonly members: readonly ViewMember[];
-}
 
 /** How often a leaving node checks whether its copies have been taken over. */
 const LEAVE_POLL_MS = 100;

@@ -22,7 +22,7 @@ import { backoffMs, resolveOptions, type ConnectOptions, type ResolvedOptions } 
 import { Consumer, type ConsumeOptions } from './consumer.js';
 import { Sender, type Router, type SendOptions, type SendResult } from './sender.js';
 import { Subscription, type SubscribeOptions } from './subscription.js';
-import { Placement, viewFromInfo, type ClusterView, type MemberInfo } from './view.js';
+import { Placement, viewFromInfo, type ClusterView, type ViewMember } from './view.js';
 
 /** Event `connect`. */
 export interface ConnectEvent {
@@ -198,7 +198,7 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
   }
 
   /** The node that owns `destination` in the client's view (MESH.md M3.2), if known. */
-  ownerOf(destination: string): Pick<MemberInfo, 'id' | 'client'> | undefined {
+  ownerOf(destination: string): Pick<ViewMember, 'id' | 'client'> | undefined {
     const m = this.placement?.owner(destination);
     return m === undefined ? undefined : { id: m.id, client: m.client };
   }

@@ -8,7 +8,7 @@ import { connect as wireConnect, type Client } from './wire/connection.js';
 import type { TlsFiles } from './wire/types.js';
 import { InvalidArgumentError } from './errors.js';
 import type { ResolvedOptions, TlsOptions } from './options.js';
-import type { MemberInfo } from './view.js';
+import type { ViewMember } from './view.js';
 
 /** Opens one protocol connection to `address` and completes its handshake. */
 export type Dial = (address: string, signal: AbortSignal) => Promise<Client>;
@@ -42,7 +42,7 @@ export function tcpDialer(o: ResolvedOptions): Dial {
 }
 
 /** Where a member is dialled on this transport: its client port, or its first libp2p address. */
-export function addressOf(m: MemberInfo, transport: 'tcp' | 'libp2p'): string | undefined {
+export function addressOf(m: ViewMember, transport: 'tcp' | 'libp2p'): string | undefined {
   return transport === 'tcp' ? m.client : m.mesh[0];
 }
 

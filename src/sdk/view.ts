@@ -1,35 +1,16 @@
 /**
  * What the SDK knows of the cluster: the members of the ring, their client
  * addresses and the replication factor, read from the `swarmmq` field of a
- * node's INFO (CLIENT.md C2.1, MESH.md M2.5), which every node sends again
+ * node's INFO (CLIENT.md C2.9, MESH.md M2.5), which every node sends again
  * whenever its view changes. Owners are computed with the nodes' own ring
  * module (src/mesh/ring.ts), so the SDK and the nodes agree whenever their
  * views do; when they do not, the node the SDK picked forwards the call to
  * the owner (M4.5), so a stale view costs a hop, never a message.
  */
 import { DEFAULT_VNODES, HashRing, placementKey } from '../mesh/ring.js';
+import type { ClusterView, ViewMember } from '../protocol/cluster-view.js';
 
-/** One ring member as INFO names it. */
-export interface MemberInfo {
-  /** libp2p peer id. */
-  readonly id: string;
-  /** host:port of its client listener. */
-  readonly client: string;
-  /** Its mesh multiaddrs (with /p2p/<id>), where it offers the libp2p client transport. */
-  readonly mesh: readonly string[];
-}
-
-/** A snapshot of the cluster as one node saw it. */
-export interface ClusterView {
-  /** The node that sent it. */
-  readonly self: string;
-  /** Replication factor, capped at the member count (M3.1). */
-  readonly rf: number;
-  /** Ring points per member (M3.2). */
-  readonly vnodes: number;
-  /** The ring's members, sorted by id. */
-  readonly members: readonly MemberInfo[];
-}
+export type { ClusterView, ViewMember };
 
 /** Most members a view may list: bounds the ring the SDK builds from one INFO. */
 const MAX_MEMBERS = 1024;
@@ -47,7 +28,7 @@ export function viewFromInfo(info: Record<string, unknown>): ClusterView | undef
       : DEFAULT_VNODES;
   if (typeof self !== 'string' || typeof rf !== 'number' || !Array.isArray(members)) return undefined;
   if (members.length === 0 || members.length > MAX_MEMBERS) return undefined;
-  const out: MemberInfo[] = [];
+  const out: ViewMember[] = [];
   for (const m of members as Record<string, unknown>[]) {
     if (m === null || typeof m !== 'object' || typeof m.id !== 'string' || typeof m.client !== 'string') {
       return undefined;
@@ -61,7 +42,7 @@ export function viewFromInfo(info: Record<string, unknown>): ClusterView | undef
 /** The ring of a view, and owners from it. Immutable; a new view makes a new Placement. */
 export class Placement {
   private readonly ring: HashRing;
-  private readonly byId: ReadonlyMap<string, MemberInfo>;
+  private readonly byId: ReadonlyMap<string, ViewMember>;
 
   constructor(readonly view: ClusterView) {
     this.ring = new HashRing(
@@ -72,20 +53,20 @@ export class Placement {
   }
 
   /** The destination's owner (M3.2; `X.DLQ` lives with `X`). */
-  owner(destination: string): MemberInfo | undefined {
+  owner(destination: string): ViewMember | undefined {
     const id = this.ring.owner(placementKey(destination));
     return id === undefined ? undefined : this.byId.get(id);
   }
 
   /** Owner first, then replicas in failover order. */
-  preferenceList(destination: string): MemberInfo[] {
+  preferenceList(destination: string): ViewMember[] {
     return this.ring
       .preferenceList(placementKey(destination), this.view.rf)
       .map((id) => this.byId.get(id)!)
       .filter((m) => m !== undefined);
   }
 
-  member(id: string): MemberInfo | undefined {
+  member(id: string): ViewMember | undefined {
     return this.byId.get(id);
   }
 

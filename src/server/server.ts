@@ -23,7 +23,7 @@ import { ConnectionRate } from './rate.js';
 import { Router } from './router.js';
 import type { DurableService } from '../durable/service.js';
 import type { SessionObserver } from './durable-session.js';
-import type { ClusterView } from '../mesh/mesh.js';
+import type { ClusterView } from '../protocol/cluster-view.js';
 
 /** What a node in a cluster tells its clients in INFO (protocol/MESH.md M2.5). */
 export interface ClusterInfo {
