@@ -13,18 +13,17 @@
  * }
  * ```
  */
-export {
-  connect,
-  SwarmClient,
-  type ClientEvents,
-  type ClientStats,
-  type ConnectEvent,
-  type DisconnectEvent,
-  type ReconnectingEvent,
-  type RetryEvent,
-  type SlowConsumerEvent,
-  type CallbackErrorEvent,
-} from './sdk/client.js';
+export { connect, SwarmClient } from './sdk/client.js';
+export type {
+  ClientEvents,
+  ClientStats,
+  ConnectEvent,
+  DisconnectEvent,
+  ReconnectingEvent,
+  RetryEvent,
+  SlowConsumerEvent,
+  CallbackErrorEvent,
+} from './sdk/events.js';
 export type { ConnectOptions, ReconnectOptions, TlsOptions, Libp2pOptions } from './sdk/options.js';
 export type { SendOptions, SendResult } from './sdk/sender.js';
 export { Consumer, type ConsumeOptions } from './sdk/consumer.js';

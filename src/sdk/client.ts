@@ -1,121 +1,42 @@
 /**
- * The SwarmMQ SDK client: `connect({ servers })` and one object with core
- * messaging (publish, subscribe, request), durable sends and consumers.
+ * The SwarmMQ SDK client (protocol/SDK.md): `connect({ servers })` and one
+ * object with core messaging (publish, subscribe, request), durable sends
+ * and consumers.
  *
  * It knows the mesh: the view comes with every INFO of its home node
- * (view.ts), durable calls go to each destination's owner, computed with the
- * nodes' own ring (src/mesh/ring.ts), over one shared connection per node
- * (links.ts), and every failure a cluster can cause (a node lost, an owner
- * moved) is retried with the call's id kept, so the application sees
- * results, not failovers. Everything it buffers is bounded; every call takes
- * an AbortSignal; every error is one of errors.ts.
+ * (home.ts, view.ts); durable calls go to each destination's owner over
+ * connections kept per node and purpose (router.ts); every failure a
+ * cluster can cause (a node lost or frozen, an owner moved) is retried with
+ * the call's id kept, so the application sees results, not failovers.
+ * Everything it buffers is bounded; every call takes an AbortSignal; every
+ * error is one of errors.ts.
  */
 import { EventEmitter } from 'node:events';
 import type { Client as Wire } from './wire/connection.js';
+import { checkSubject, checkToken } from './wire/text.js';
 import type { ServerInfo } from './wire/types.js';
-import { DisconnectedError, abortReason, toSwarmError } from './errors.js';
+import { DisconnectedError, InvalidArgumentError, abortReason, toSwarmError } from './errors.js';
+import type { ClientEvents, ClientStats } from './events.js';
 import { Home } from './home.js';
 import { withKeepalive } from './keepalive.js';
-import { Links, addressOf, tcpDialer, type Dial } from './links.js';
+import { tcpDialer, type Dial } from './links.js';
 import { Msg, headerBlock, readHeaders, toBuffer, type HeadersInit, type Payload } from './messages.js';
-import { backoffMs, resolveOptions, type ConnectOptions, type ResolvedOptions } from './options.js';
+import { resolveOptions, type ConnectOptions, type ResolvedOptions } from './options.js';
 import { Consumer, type ConsumeOptions } from './consumer.js';
-import { Sender, type Router, type SendOptions, type SendResult } from './sender.js';
+import { ClusterRouter } from './router.js';
+import { Sender, type SendOptions, type SendResult } from './sender.js';
 import { Subscription, type SubscribeOptions } from './subscription.js';
-import { Placement, viewFromInfo, type ClusterView, type ViewMember } from './view.js';
+import { viewFromInfo, type ClusterView, type ViewMember } from './view.js';
 
-/** Event `connect`. */
-export interface ConnectEvent {
-  /** The node's address. */
-  address: string;
-  /** False for the first connection. */
-  reconnected: boolean;
-}
-
-/** Event `disconnect`. */
-export interface DisconnectEvent {
-  /** The node that was lost. */
-  address: string;
-  /** Why. */
-  error: Error;
-}
-
-/** Event `reconnecting`. */
-export interface ReconnectingEvent {
-  /** 1 for the first try after the loss. */
-  attempt: number;
-  /** The wait before this try (backoff with jitter). */
-  delayMs: number;
-}
-
-/** Event `retry`. */
-export interface RetryEvent {
-  /** The call, e.g. `sending to orders (id …)`. */
-  what: string;
-  /** 1 for the first retry. */
-  attempt: number;
-  /** The failure that is retried. */
-  error: Error;
-}
-
-/** Event `slowConsumer`. */
-export interface SlowConsumerEvent {
-  /** The subscription's subject. */
-  subject: string;
-  /** Messages it has dropped so far. */
-  dropped: number;
-}
-
-/** Event `callbackError`. */
-export interface CallbackErrorEvent {
-  /** The subscription's subject. */
-  subject: string;
-  /** What the callback threw. */
-  error: unknown;
-}
-
-/** Counters of what the client did, for dashboards and tests (`client.stats`). */
-export interface ClientStats {
-  /** Durable calls sent straight to the destination's owner (one per attempt). */
-  toOwner: number;
-  /** Durable calls sent through the home node, which forwards them (M4.5): no view, the owner is the home node, or its link failed. */
-  viaHome: number;
-  /** Calls retried after a failure the client rides out. */
-  retries: number;
-  /** Home connections made after the first (reconnects and moves). */
-  reconnects: number;
-}
-
-/** The events a client emits; all are informational (nothing must listen). */
-export interface ClientEvents {
-  /** Connected (first time, or again after a loss). */
-  connect: [ConnectEvent];
-  /** The home connection was lost; the client is reconnecting. */
-  disconnect: [DisconnectEvent];
-  /** The client waits `delayMs` before its `attempt`-th try to reconnect. */
-  reconnecting: [ReconnectingEvent];
-  /** The cluster's view changed (members, their addresses, the replication factor). */
-  view: [ClusterView];
-  /** A call failed in a way the client retries (a lost node, a moved owner). */
-  retry: [RetryEvent];
-  /** A subscription dropped a message because its iterator was not read fast enough. */
-  slowConsumer: [SlowConsumerEvent];
-  /** A subscription callback threw; the subscription goes on. */
-  callbackError: [CallbackErrorEvent];
-  /** The client is closed: by close() (no error) or because no node answered within the reconnect budget. */
-  closed: [DisconnectedError | undefined];
-}
-
-/** Publishes kept while the home connection is down, flushed when it is back. */
+/** Publishes kept while the home connection is down (SDK5.2), in bytes and in messages. */
 const MAX_PUBLISH_BUFFER_BYTES = 8 * 1024 * 1024;
-/** After a failed dial of an owner, durable calls go through the home node for this long. */
-const FAILED_LINK_QUARANTINE_MS = 1000;
-/** Nodes a consumer tries in one go before it backs off (each try is bounded by connectTimeoutMs). */
-const MAX_CONSUMER_DIALS = 3;
-/** Retry backoff for durable calls: 25 ms doubling to 1 s, jittered, cut short by a view change. */
-const RETRY = { initialDelayMs: 25, maxDelayMs: 1000, maxAttempts: Number.MAX_SAFE_INTEGER };
+const MAX_PUBLISH_BUFFER_MSGS = 65_536;
+/** What one kept publish costs beyond its bytes (the entry, its strings), for the byte bound. */
+const PUBLISH_ENTRY_OVERHEAD_BYTES = 96;
+/** The node's default max_payload (C1.6), until an INFO says otherwise. */
+const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
-/** Connects to one of `servers` and learns the cluster from it. */
+/** Connects to one of `servers` and learns the cluster from it (SDK1.1). */
 export async function connect(opts: ConnectOptions): Promise<SwarmClient> {
   const o = resolveOptions(opts);
   const transport = await dialerFor(o);
@@ -137,44 +58,53 @@ async function dialerFor(o: ResolvedOptions): Promise<{ dial: Dial; close?: () =
   return libp2pDialer(o);
 }
 
+interface KeptPublish {
+  subject: string;
+  payload: Buffer;
+  reply?: string;
+  headers?: Buffer;
+}
+
+/** A connected client; made by `connect()`. */
 export class SwarmClient extends EventEmitter<ClientEvents> {
   private readonly home: Home;
-  private readonly links: Links;
+  private readonly router: ClusterRouter;
   private readonly sender: Sender;
-  private placement: Placement | undefined;
-  private homeNode: string | undefined;
   private readonly subs = new Set<Subscription>();
   private readonly consumers = new Set<Consumer>();
-  private readonly failedLinks = new Map<string, number>();
-  private viewWaiters: (() => void)[] = [];
-  private publishBuffer: { subject: string; payload: Buffer; reply?: string; headers?: Buffer }[] = [];
-  private publishBufferBytes = 0;
+  private kept: KeptPublish[] = [];
+  private keptBytes = 0;
+  private maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES;
+  private readonly lifetime = new AbortController();
   private closing: Promise<void> | undefined;
   private readonly counters: ClientStats = { toOwner: 0, viaHome: 0, retries: 0, reconnects: 0 };
 
   /** @internal use connect() */
   constructor(
     private readonly o: ResolvedOptions,
-    private readonly dial: Dial,
+    dial: Dial,
     private readonly closeTransport: (() => Promise<void>) | undefined = undefined,
   ) {
     super();
     this.home = new Home(o, dial, {
-      candidates: () => this.candidates(),
+      candidates: () => [...new Set([...this.o.servers, ...this.router.memberAddresses()])],
       connected: (c, address, again) => this.onConnected(c, address, again),
-      disconnected: (address, error) => this.emit('disconnect', { address, error }),
-      reconnecting: (attempt, delayMs) => this.emit('reconnecting', { attempt, delayMs }),
+      disconnected: (address, error) => this.tell('disconnect', { address, error }),
+      reconnecting: (attempt, delayMs) => this.tell('reconnecting', { attempt, delayMs }),
       info: (info) => this.onInfo(info),
       gaveUp: (err) => void this.shutdown(err),
     });
-    this.links = new Links(dial, o.connectTimeoutMs, () => undefined);
-    const router: Router = {
-      target: (d, s) => this.target(d, s),
-      failed: () => undefined,
-      pause: (attempt, s) => this.pause(attempt, s),
+    this.router = new ClusterRouter(o, dial, this.home, this.lifetime.signal, {
       retrying: (what, attempt, error) => this.retried(what, attempt, error),
-    };
-    this.sender = new Sender(router, o.maxSendsInFlight, o.sendTimeoutMs);
+      routed: (toOwner) => void (toOwner ? this.counters.toOwner++ : this.counters.viaHome++),
+    });
+    this.sender = new Sender(
+      this.router,
+      o.maxSendsInFlight,
+      o.sendTimeoutMs,
+      this.lifetime.signal,
+      (w, a, e) => this.retried(w, a, e),
+    );
   }
 
   /** @internal */
@@ -182,14 +112,14 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
     await this.home.start(signal);
   }
 
-  /** A copy of the client's counters. */
+  /** A copy of the client's counters (SDK5.4). */
   get stats(): ClientStats {
     return { ...this.counters };
   }
 
   /** The cluster as last seen (undefined for a standalone node). */
   get view(): ClusterView | undefined {
-    return this.placement?.view;
+    return this.router.view;
   }
 
   /** The address of the node the home connection is on, if connected. */
@@ -199,24 +129,32 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
 
   /** The node that owns `destination` in the client's view (MESH.md M3.2), if known. */
   ownerOf(destination: string): Pick<ViewMember, 'id' | 'client'> | undefined {
-    const m = this.placement?.owner(destination);
-    return m === undefined ? undefined : { id: m.id, client: m.client };
+    const owner = this.router.member(destination);
+    return owner === undefined ? undefined : { id: owner.id, client: owner.client };
   }
 
   // ---- core messaging (CLIENT.md C3-C5) ------------------------------------
 
   /**
-   * C3.1: publishes (at most once). While the client is reconnecting, up to 8 MiB of publishes
-   * wait for the next connection; past that it throws a DisconnectedError.
+   * C3.1: publishes (at most once). While the client is reconnecting, up to 8 MiB (65,536
+   * messages) wait for the next connection (SDK5.2); past that it throws a DisconnectedError.
    */
   publish(subject: string, data: Payload = '', opts: { reply?: string; headers?: HeadersInit } = {}): void {
     this.assertOpen();
     const payload = toBuffer(data);
     let headers: Buffer | undefined;
     try {
+      checkSubject('subject', subject, false);
+      if (opts.reply !== undefined) checkToken('reply subject', opts.reply);
       headers = headerBlock(opts.headers);
     } catch (err) {
       throw toSwarmError(err);
+    }
+    const size = payload.length + (headers?.length ?? 0);
+    if (size > this.maxPayloadBytes) {
+      throw new InvalidArgumentError(
+        `a ${size}-byte message is over max_payload (${this.maxPayloadBytes} bytes)`,
+      );
     }
     const c = this.home.client;
     if (c !== undefined && !c.isClosed) {
@@ -227,37 +165,46 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
         throw toSwarmError(err);
       }
     }
-    const bytes = payload.length + (headers?.length ?? 0);
-    if (this.publishBufferBytes + bytes > MAX_PUBLISH_BUFFER_BYTES) {
+    const cost = size + subject.length + (opts.reply?.length ?? 0) + PUBLISH_ENTRY_OVERHEAD_BYTES;
+    if (this.keptBytes + cost > MAX_PUBLISH_BUFFER_BYTES || this.kept.length >= MAX_PUBLISH_BUFFER_MSGS) {
       throw new DisconnectedError('not connected, and the reconnect buffer (8 MiB) is full');
     }
-    this.publishBufferBytes += bytes;
-    this.publishBuffer.push({ subject, payload: Buffer.from(payload), reply: opts.reply, headers });
+    this.keptBytes += cost;
+    this.kept.push({ subject, payload: Buffer.from(payload), reply: opts.reply, headers });
   }
 
-  /** C4.1: subscribes; the subscription is made again on every new connection. */
+  /** Resolves when the home connection's outbound buffer is below its mark: await it in a publish loop. */
+  async drain(signal?: AbortSignal): Promise<void> {
+    const c = this.home.client;
+    if (c !== undefined) await c.drain(signal);
+  }
+
+  /** C4.1: subscribes; the subscription is made again on every new connection (SDK5.2). */
   subscribe(subject: string, opts: SubscribeOptions = {}): Subscription {
     this.assertOpen();
     const cb = opts.callback;
+    const report = (error: unknown): void => this.tell('callbackError', { subject, error });
     const callback =
       cb === undefined
         ? undefined
         : (m: Msg): void => {
             try {
-              cb(m);
+              // An async callback's rejection is reported too, never left unhandled.
+              const r = cb(m) as unknown;
+              if (r instanceof Promise) r.catch(report);
             } catch (error) {
-              this.emit('callbackError', { subject, error });
+              report(error);
             }
           };
     const sub = new Subscription(
       subject,
       opts.queue,
-      opts.max,
       { ...opts, callback },
       (s, d, o) => this.publish(s, d, o),
-      (s) => this.emit('slowConsumer', { subject: s.subject, dropped: s.dropped }),
+      (s) => this.tell('slowConsumer', { subject: s.subject, dropped: s.dropped }),
       (s) => this.subs.delete(s),
     );
+    if (sub.closed) return sub;
     this.subs.add(sub);
     const c = this.home.client;
     if (c !== undefined) sub.attach(c);
@@ -272,7 +219,11 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
   ): Promise<Msg> {
     this.assertOpen();
     const deadline = AbortSignal.timeout(opts.timeoutMs ?? this.o.requestTimeoutMs);
-    const signal = opts.signal === undefined ? deadline : AbortSignal.any([opts.signal, deadline]);
+    const signal = AbortSignal.any(
+      opts.signal === undefined
+        ? [this.lifetime.signal, deadline]
+        : [this.lifetime.signal, opts.signal, deadline],
+    );
     const doing = `waiting for a reply on ${subject}`;
     try {
       const c = await this.home.ready(signal);
@@ -289,7 +240,7 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
   /** C2.6: resolves once the home node has handled everything published before. */
   async flush(signal?: AbortSignal): Promise<void> {
     this.assertOpen();
-    const s = signal ?? AbortSignal.timeout(this.o.requestTimeoutMs);
+    const s = AbortSignal.any([this.lifetime.signal, signal ?? AbortSignal.timeout(this.o.requestTimeoutMs)]);
     try {
       const c = await this.home.ready(s);
       await c.flush(s);
@@ -304,7 +255,7 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
   /**
    * D3.1: stores a message; resolves once the cluster confirmed it (synced at the owner and its
    * live replicas). Lost connections and owner failovers are retried with the same id, so the
-   * store keeps one copy (D3.4). Rejects with a typed error the application must see: refused
+   * store keeps one copy (SDK3). Rejects with a typed error the application must see: refused
    * (a full destination, a limit), forbidden, invalid, or a timeout after `sendTimeoutMs`.
    */
   async send(destination: string, data: Payload, opts: SendOptions = {}): Promise<SendResult> {
@@ -313,18 +264,19 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * D4: a consumer of `destination` for a group. Iterate it with `for await`; settle each message
-   * with ack(), nak(), term(); working() extends its ack timeout. Breaking out of the loop stops it.
+   * D4: a consumer of `destination` for a group (SDK4). Iterate it with `for await`; settle each
+   * message with ack(), nak(), term(); working() extends its ack timeout. Leaving the loop stops it.
    */
   consume(destination: string, opts: ConsumeOptions = {}): Consumer {
     this.assertOpen();
     const consumer = new Consumer(
       {
-        open: (d, s) => this.openConsumerConnection(d, s),
-        settle: (d, kind, handle, delayMs) => this.settleAnywhere(d, kind, handle, delayMs),
-        ownerId: (d) => (this.o.routeToOwner ? this.placement?.owner(d)?.id : undefined),
-        pause: (attempt, s) => this.pause(attempt, s),
+        open: (d, s) => this.router.consumerConnection(d, s),
+        settle: (d, kind, handle, delayMs) => this.router.settle(d, kind, handle, delayMs),
+        ownerId: (d) => this.router.owner(d)?.id,
+        pause: (attempt, s) => this.router.pause(attempt, s),
         retrying: (what, attempt, error) => this.retried(what, attempt, error),
+        ended: (c) => this.consumers.delete(c),
       },
       destination,
       opts,
@@ -333,16 +285,25 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
     return consumer;
   }
 
-  /** Stops consumers, unsubscribes, closes every connection. */
+  /** Stops consumers, ends sends in flight, unsubscribes, closes every connection. */
   close(): Promise<void> {
     return this.shutdown(undefined);
   }
 
   // ---- internals -------------------------------------------------------------
 
+  /** Emits an event; a listener that throws must not break the client's own work. */
+  private tell<K extends keyof ClientEvents>(event: K, ...args: ClientEvents[K]): void {
+    try {
+      this.emit(event, ...(args as never));
+    } catch {
+      // the application's listener threw: its problem, not the connection's
+    }
+  }
+
   private retried(what: string, attempt: number, error: unknown): void {
     this.counters.retries++;
-    this.emit('retry', { what, attempt, error: error as Error });
+    this.tell('retry', { what, attempt, error: error as Error });
   }
 
   private assertOpen(): void {
@@ -351,147 +312,39 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
 
   private shutdown(err: DisconnectedError | undefined): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.all([...this.consumers].map((c) => c.stop()));
+      // Sends in flight or waiting for a slot end now with why (SDK3.3).
+      this.lifetime.abort(err ?? new DisconnectedError('client closed'));
+      await Promise.all([...this.consumers].map((c) => c.fail(err)));
       for (const s of [...this.subs]) s.unsubscribe();
-      await Promise.all([this.links.closeAll(), this.home.close()]);
+      this.kept = [];
+      await Promise.all([this.router.close(), this.home.close()]);
       await this.closeTransport?.();
-      for (const w of this.viewWaiters.splice(0)) w();
-      this.emit('closed', err);
+      this.tell('closed', err);
     })();
     return this.closing;
-  }
-
-  /** Home candidates: seeds first, then every member's address. */
-  private candidates(): string[] {
-    const out = new Set(this.o.servers);
-    for (const m of this.placement?.view.members ?? []) {
-      const a = addressOf(m, this.o.transport);
-      if (a !== undefined) out.add(a);
-    }
-    return [...out];
   }
 
   private onConnected(c: Wire, address: string, again: boolean): void {
     this.onInfo(c.info);
     for (const s of this.subs) s.attach(c);
-    const buffered = this.publishBuffer;
-    this.publishBuffer = [];
-    this.publishBufferBytes = 0;
-    for (const p of buffered) c.publish(p.subject, p.payload, { reply: p.reply, headers: p.headers });
+    const kept = this.kept;
+    this.kept = [];
+    this.keptBytes = 0;
+    for (const p of kept) {
+      try {
+        c.publish(p.subject, p.payload, { reply: p.reply, headers: p.headers });
+      } catch (error) {
+        // Checked when kept; a node with a lower max_payload refuses it here. The rest go on.
+        this.tell('callbackError', { subject: p.subject, error: toSwarmError(error) });
+      }
+    }
     if (again) this.counters.reconnects++;
-    this.emit('connect', { address, reconnected: again });
+    this.tell('connect', { address, reconnected: again });
   }
 
   private onInfo(info: ServerInfo): void {
+    if (typeof info.max_payload === 'number' && info.max_payload > 0) this.maxPayloadBytes = info.max_payload;
     const view = viewFromInfo(info);
-    this.homeNode = view?.self;
-    if (view === undefined) return;
-    const next = new Placement(view);
-    const changed = !next.samePlacement(this.placement);
-    this.placement = next;
-    if (changed) {
-      for (const w of this.viewWaiters.splice(0)) w();
-      this.emit('view', view);
-    }
-  }
-
-  /** Router: the owner's shared link, else the home connection (which forwards, M4.5). */
-  private async target(destination: string, signal: AbortSignal): Promise<Wire> {
-    const owner = this.o.routeToOwner ? this.placement?.owner(destination) : undefined;
-    if (owner !== undefined && owner.id !== this.homeNode) {
-      const address = addressOf(owner, this.o.transport);
-      const failedAt = address === undefined ? undefined : this.failedLinks.get(address);
-      if (
-        address !== undefined &&
-        (failedAt === undefined || Date.now() - failedAt > FAILED_LINK_QUARANTINE_MS)
-      ) {
-        try {
-          const link = await this.links.get(address, signal);
-          this.counters.toOwner++;
-          return link;
-        } catch (err) {
-          if (signal.aborted) throw err;
-          this.failedLinks.set(address, Date.now());
-        }
-      }
-    }
-    const home = await this.home.ready(signal);
-    if (owner !== undefined && owner.id === this.homeNode) this.counters.toOwner++;
-    else this.counters.viaHome++;
-    return home;
-  }
-
-  /** A settle of a stopped consumer's delivery, sent through the owner's link or the home node. */
-  private settleAnywhere(
-    destination: string,
-    kind: 'ACK' | 'NAK' | 'WIP' | 'TERM',
-    handle: string,
-    delayMs?: number,
-  ): void {
-    if (this.closing !== undefined) return;
-    this.target(destination, AbortSignal.timeout(this.o.connectTimeoutMs)).then(
-      (c) => c.settle(kind, handle, delayMs),
-      // Not settled: the delivery comes back at its ack deadline (D4.6), as for a lost connection.
-      (error: unknown) =>
-        this.emit('retry', { what: `settling ${handle}`, attempt: 1, error: error as Error }),
-    );
-  }
-
-  /**
-   * A consumer's own connection: to the owner, else to the home node, else to another member
-   * (any node forwards, M4.5). Nodes that failed a dial in the last second are tried last.
-   */
-  private async openConsumerConnection(
-    destination: string,
-    signal: AbortSignal,
-  ): Promise<{ conn: Wire; nodeId: string | undefined }> {
-    const owner = this.o.routeToOwner ? this.placement?.owner(destination) : undefined;
-    const choices: { address: string; nodeId: string | undefined }[] = [];
-    const add = (address: string | undefined, nodeId: string | undefined): void => {
-      if (address !== undefined && !choices.some((c) => c.address === address))
-        choices.push({ address, nodeId });
-    };
-    if (owner !== undefined) add(addressOf(owner, this.o.transport), owner.id);
-    if (this.home.client !== undefined) add(this.home.address, this.homeNode);
-    for (const m of this.placement?.view.members ?? []) add(addressOf(m, this.o.transport), m.id);
-    if (choices.length === 0) add((await this.home.ready(signal), this.home.address), this.homeNode);
-    const fresh = (a: string): boolean =>
-      Date.now() - (this.failedLinks.get(a) ?? 0) > FAILED_LINK_QUARANTINE_MS;
-    const ordered = [...choices.filter((c) => fresh(c.address)), ...choices.filter((c) => !fresh(c.address))];
-    let lastErr: unknown;
-    for (const c of ordered.slice(0, MAX_CONSUMER_DIALS)) {
-      try {
-        const bounded = AbortSignal.any([signal, AbortSignal.timeout(this.o.connectTimeoutMs)]);
-        return { conn: await this.dial(c.address, bounded), nodeId: c.nodeId };
-      } catch (err) {
-        if (signal.aborted) throw err;
-        this.failedLinks.set(c.address, Date.now());
-        lastErr = err;
-      }
-    }
-    throw lastErr as Error;
-  }
-
-  /** Before a retry: backoff with jitter, cut short when the view changes. */
-  private pause(attempt: number, signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason as Error);
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        const i = this.viewWaiters.indexOf(done);
-        if (i >= 0) this.viewWaiters.splice(i, 1);
-        resolve();
-      };
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        const i = this.viewWaiters.indexOf(done);
-        if (i >= 0) this.viewWaiters.splice(i, 1);
-        reject(signal.reason as Error);
-      };
-      const timer = setTimeout(done, backoffMs(RETRY, attempt));
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.viewWaiters.push(done);
-    });
+    if (this.router.setView(view)) this.tell('view', view!);
   }
 }

@@ -1,21 +1,21 @@
 /**
- * A consumer: a loop of PULLs (DURABLE.md D4.1) on a connection of its own
- * to the destination's owner, handing deliveries to the application one at
- * a time through an async iterator.
+ * A consumer (protocol/SDK.md section 4): a loop of PULLs (DURABLE.md D4.1)
+ * on a connection of its own to the destination's owner, handing
+ * deliveries to the application through an async iterator.
  *
  * Flow control: it pulls only while fewer than `maxInFlight` deliveries are
  * unsettled (buffered or handed out), and never more than that, so a slow
  * handler stops the pulling instead of growing a buffer. Failover: a lost
- * connection, a dead owner or a moved ring re-routes the next PULL; settles
- * of deliveries from before go to whichever node is reached next, since a
- * handle stays valid at the new owner (MESH.md M5.5). Unsettled deliveries
- * come back at their deadline (D4.6): at-least-once, as the protocol says.
+ * connection, a dead owner or a moved ring re-routes the next PULL. Settles
+ * go on the client's settle links (router.ts), not on the pulling
+ * connection: a settle's refusal can then never be taken for the PULL's
+ * answer, and a handle stays valid at a new owner (MESH.md M5.5).
+ * Unsettled deliveries come back at their deadline (D4.6): at-least-once.
  */
 import type { Client } from './wire/connection.js';
 import { checkDestination, checkToken } from './wire/text.js';
 import { InvalidArgumentError, SwarmError, isRetryable, toSwarmError } from './errors.js';
 import { ConsumedMessage } from './messages.js';
-import type { Router } from './sender.js';
 
 /** Options of `consume()`. */
 export interface ConsumeOptions {
@@ -25,11 +25,17 @@ export interface ConsumeOptions {
   batch?: number;
   /**
    * Most deliveries unsettled at once (buffered or handed out): the consumer stops pulling at
-   * this many, so memory stays bounded whatever the handler does.
+   * this many, so memory stays bounded whatever the handler does. A delivery left unsettled
+   * gives its place back once the node would have taken it back (its ack timeout after the
+   * auto-extension ends).
    * @default 256
    */
   maxInFlight?: number;
-  /** Sets the group's ack timeout (D4.1 `ack_timeout`, at least 10 ms). Default: the node's (5 s). */
+  /**
+   * Sets the group's ack timeout (D4.1 `ack_timeout`, at least 10 ms). Unset, the node's (the
+   * destination's `ack_timeout`, else 5 s) stays, and auto-extension sends WIP every 250 ms, which
+   * covers ack timeouts of 500 ms and more.
+   */
   ackTimeoutMs?: number;
   /** How long one PULL waits for a first message (D4.1). @default 5000 */
   waitMs?: number;
@@ -43,29 +49,46 @@ export interface ConsumeOptions {
   signal?: AbortSignal;
 }
 
-/** What a consumer needs of the client: routing, dialling its own connection, and events. */
-export interface ConsumerHost extends Pick<Router, 'pause' | 'retrying'> {
-  /** A new connection of the consumer's own, to the owner (or a node that forwards). */
-  open(destination: string, signal: AbortSignal): Promise<{ conn: Client; nodeId: string | undefined }>;
-  /** Settles through the client's shared connections, for a consumer that has stopped. */
-  settle(destination: string, kind: 'ACK' | 'NAK' | 'WIP' | 'TERM', handle: string, delayMs?: number): void;
-  /** The node the destination's owner is now, by the client's view (undefined: any). */
+type SettleKind = 'ACK' | 'NAK' | 'WIP' | 'TERM';
+
+/** What a consumer needs of the client (client.ts, router.ts). */
+export interface ConsumerHost {
+  /** SDK4.1: a new connection of the consumer's own, and the owner it was opened for. */
+  open(destination: string, signal: AbortSignal): Promise<{ conn: Client; ownerId: string | undefined }>;
+  /** SDK4.3: sends a settle on the client's settle link to the owner. */
+  settle(destination: string, kind: SettleKind, handle: string, delayMs?: number): void;
+  /** The destination's owner by the client's view (undefined: unknown, any node will do). */
   ownerId(destination: string): string | undefined;
+  /** Waits before a retry: backoff with jitter, cut short by a view change. */
+  pause(attempt: number, signal: AbortSignal): Promise<void>;
+  retrying(what: string, attempt: number, err: unknown): void;
+  /** The consumer ended (the client forgets it). */
+  ended(c: Consumer): void;
 }
 
 const DEFAULT_GROUP = 'default';
 const DEFAULT_BATCH = 100;
 const DEFAULT_MAX_IN_FLIGHT = 256;
 const DEFAULT_WAIT_MS = 5000;
-/** The node's default ack timeout (DURABLE.md D4.6), assumed when the consumer sets none. */
+/** The node's default ack timeout (DURABLE.md D4.6), assumed for giving a slot back when the consumer sets none. */
 const NODE_ACK_TIMEOUT_MS = 5000;
+/**
+ * WIP cadence when the ack timeout is unknown (a destination's own may be short, D1.2): enough for
+ * ack timeouts of 500 ms and more; a consumer with shorter ones sets `ackTimeoutMs`.
+ */
+const UNKNOWN_ACK_TIMEOUT_WIP_MS = 250;
 const DEFAULT_AUTO_EXTEND_MS = 10 * 60_000;
-/** A PULL not answered this long past its wait is given up and its connection closed (a frozen node). */
-const PULL_GRACE_MS = 10_000;
+/**
+ * A PULL not answered this long past its wait is given up and its connection dropped. Longer than
+ * a forwarding node waits for a new owner (M4.5, 15 s); a frozen node is found sooner by the
+ * keepalive (SDK2.3).
+ */
+const PULL_GRACE_MS = 25_000;
 
 /**
  * A consumer of one destination for one group, made by `client.consume()`.
  * Iterate it with `for await`; leaving the loop (break, return, throw) stops it.
+ * Several loops may read one consumer at once (workers sharing its flow control).
  */
 export class Consumer implements AsyncIterable<ConsumedMessage> {
   /** The destination it pulls from. */
@@ -78,18 +101,22 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
   private readonly ackTimeoutMs: number | undefined;
   private readonly autoExtendMs: number;
   private readonly buffer: ConsumedMessage[] = [];
-  /** Handed out and unsettled, with when they were handed out (for auto-extension). */
+  /** Handed out and unsettled, with when they were handed out. */
   private readonly handed = new Map<ConsumedMessage, number>();
   private conn: Client | undefined;
-  private connNode: string | undefined;
-  private queued: { kind: 'ACK' | 'NAK' | 'WIP' | 'TERM'; handle: string; delayMs?: number }[] = [];
+  /** The owner `conn` was opened for: reopened only when the owner changes (SDK4.1). */
+  private connFor: string | undefined;
   private stopped = false;
   private failure: SwarmError | undefined;
   private readonly stopper = new AbortController();
   private wakeLoop: (() => void) | undefined;
-  private wakeReader: (() => void) | undefined;
-  private extender: NodeJS.Timeout | undefined;
+  private readers: (() => void)[] = [];
+  private readonly ticker: NodeJS.Timeout;
+  /** How often a held delivery gets WIP (SDK4.4). */
+  private readonly wipEveryMs: number;
   private readonly done: Promise<void>;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onAbort = (): void => void this.stop();
 
   /** @internal use `client.consume()` */
   constructor(
@@ -113,15 +140,15 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
         ? undefined
         : intIn('ackTimeoutMs', opts.ackTimeoutMs, 0, 10, 2 ** 31 - 1);
     this.autoExtendMs = intIn('autoExtendMs', opts.autoExtendMs, DEFAULT_AUTO_EXTEND_MS, 0, 2 ** 31 - 1);
-    if (opts.signal !== undefined) {
-      if (opts.signal.aborted) this.stopped = true;
-      else opts.signal.addEventListener('abort', () => void this.stop(), { once: true });
-    }
-    if (this.autoExtendMs > 0) {
-      const every = Math.max(10, Math.floor((this.ackTimeoutMs ?? NODE_ACK_TIMEOUT_MS) / 3));
-      this.extender = setInterval(() => this.extend(), every);
-      this.extender.unref();
-    }
+    this.signal = opts.signal;
+    if (this.signal?.aborted === true) this.stopped = true;
+    else this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.wipEveryMs =
+      this.ackTimeoutMs === undefined
+        ? UNKNOWN_ACK_TIMEOUT_WIP_MS
+        : Math.max(10, Math.floor(this.ackTimeoutMs / 3));
+    this.ticker = setInterval(() => this.tick(), this.wipEveryMs);
+    this.ticker.unref();
     this.done = this.run();
   }
 
@@ -143,31 +170,38 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
 
   /**
    * Stops pulling and closes the consumer's connection. Deliveries not yet handed out are given
-   * back at once (NAK); handed-out ones can still be settled: through the client's other
-   * connections, while the client is open.
+   * back at once (NAK); handed-out ones can still be settled while the client is open.
    */
   async stop(): Promise<void> {
-    if (!this.stopped) {
-      this.stopped = true;
-      this.stopper.abort();
-      this.wakeLoop?.();
-      this.wakeReader?.();
-    }
+    this.end(undefined);
     await this.done;
   }
 
-  /** @internal Settler: sends ACK/NAK/WIP/TERM on the consumer's connection, or queues it until there is one. */
-  settle(m: ConsumedMessage, kind: 'ACK' | 'NAK' | 'WIP' | 'TERM', delayMs?: number): void {
-    if (kind !== 'WIP') {
-      this.handed.delete(m);
-      this.wakeLoop?.();
-    }
-    const conn = this.conn;
-    if (conn !== undefined && !conn.isClosed) return conn.settle(kind, m.handle, delayMs);
-    // Stopped (a `break` out of the loop): any node takes a settle (the handle names the destination, M4.5).
-    if (this.stopped) return this.host.settle(this.destination, kind, m.handle, delayMs);
-    if (kind === 'WIP' || this.queued.length >= this.maxInFlight * 2) return;
-    this.queued.push({ kind, handle: m.handle, delayMs });
+  /** @internal The client closed for `err` (no node left): iterations end with it. */
+  fail(err: SwarmError | undefined): Promise<void> {
+    this.end(err);
+    return this.done;
+  }
+
+  /** @internal Settler of ConsumedMessage: on the client's settle links (SDK4.3). */
+  settle(m: ConsumedMessage, kind: SettleKind, delayMs?: number): void {
+    if (kind !== 'WIP' && this.handed.delete(m)) this.wakeLoop?.();
+    this.host.settle(this.destination, kind, m.handle, delayMs);
+  }
+
+  private end(err: SwarmError | undefined): void {
+    this.failure ??= err;
+    if (this.stopped) return this.wakeReaders();
+    this.stopped = true;
+    this.stopper.abort();
+    this.wakeLoop?.();
+    this.wakeReaders();
+  }
+
+  private wakeReaders(): void {
+    const readers = this.readers;
+    this.readers = [];
+    for (const r of readers) r();
   }
 
   private async next(): Promise<IteratorResult<ConsumedMessage>> {
@@ -179,8 +213,7 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
       }
       if (this.failure !== undefined) throw this.failure;
       if (this.stopped) return { done: true, value: undefined };
-      await new Promise<void>((resolve) => (this.wakeReader = resolve));
-      this.wakeReader = undefined;
+      await new Promise<void>((resolve) => this.readers.push(resolve));
     }
   }
 
@@ -194,20 +227,18 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
           this.wakeLoop = undefined;
           continue;
         }
-        const signal = AbortSignal.any([
-          this.stopper.signal,
-          AbortSignal.timeout(this.waitMs + PULL_GRACE_MS),
-        ]);
         let conn: Client;
         try {
-          conn = await this.connection(signal);
+          conn = await this.connection(this.stopper.signal);
         } catch (err) {
-          // No node answered in time: a failure of the cluster's, never the application's; try again.
+          // SDK4.6: no node answered in time: a failure of the cluster's, not the application's.
           if (this.stopped) break;
           this.host.retrying(`connecting to pull from ${this.destination}`, attempt + 1, err);
           await this.host.pause(attempt++, this.stopper.signal).catch(() => undefined);
           continue;
         }
+        const deadline = AbortSignal.timeout(this.waitMs + PULL_GRACE_MS);
+        const signal = AbortSignal.any([this.stopper.signal, deadline]);
         try {
           const got = await conn.pull(
             this.destination,
@@ -217,16 +248,16 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
           );
           attempt = 0;
           for (const d of got) this.buffer.push(new ConsumedMessage(d, this));
-          if (got.length > 0) this.wakeReader?.();
+          if (got.length > 0) this.wakeReaders();
         } catch (err) {
           if (this.stopped) break;
-          const timedOut = signal.aborted;
-          if (!timedOut && !isRetryable(err)) {
-            this.failure = toSwarmError(err);
+          if (!deadline.aborted && !isRetryable(err)) {
+            this.end(toSwarmError(err));
             break;
           }
-          // A PULL left unanswered: its deliveries, if any come, belong to a connection we drop.
-          if (timedOut) this.conn?.destroy();
+          // A PULL that never ended, or a lost connection: drop it now (its late DMSGs go with it).
+          if (deadline.aborted) conn.destroy();
+          if (this.conn === conn) this.conn = undefined;
           this.host.retrying(`pulling from ${this.destination}`, attempt + 1, err);
           await this.host.pause(attempt++, this.stopper.signal).catch(() => undefined);
         }
@@ -236,38 +267,51 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
     }
   }
 
-  /** The consumer's connection, opened again when it is gone or the owner moved. */
+  /** The consumer's connection, opened again when it is gone or the owner changed. */
   private async connection(signal: AbortSignal): Promise<Client> {
     const owner = this.host.ownerId(this.destination);
     const current = this.conn;
-    if (current !== undefined && !current.isClosed && (owner === undefined || owner === this.connNode)) {
+    if (current !== undefined && !current.isClosed && (owner === undefined || owner === this.connFor)) {
       return current;
     }
-    const { conn, nodeId } = await this.host.open(this.destination, signal);
-    this.conn = conn;
-    this.connNode = nodeId;
-    // Settles made while there was no connection go out first (M5.5: handles stay valid).
-    const queued = this.queued;
-    this.queued = [];
-    for (const q of queued) conn.settle(q.kind, q.handle, q.delayMs);
+    this.conn = undefined;
     if (current !== undefined) void current.close();
+    const { conn, ownerId } = await this.host.open(this.destination, signal);
+    this.conn = conn;
+    this.connFor = ownerId;
     return conn;
   }
 
-  private extend(): void {
+  /** SDK4.4: WIP for handed-out deliveries within autoExtendMs; gives back the slots of those the node took back. */
+  private tick(): void {
     const now = Date.now();
-    for (const [m, since] of this.handed) if (now - since < this.autoExtendMs) m.working();
+    const ackTimeoutMs = this.ackTimeoutMs ?? NODE_ACK_TIMEOUT_MS;
+    let freed = false;
+    for (const [m, since] of this.handed) {
+      const held = now - since;
+      // Only deliveries held a while: a handler that settles quickly costs no WIP.
+      if (held < this.autoExtendMs) {
+        if (held >= this.wipEveryMs) m.working();
+      } else if (held > this.autoExtendMs + ackTimeoutMs) {
+        // The node has delivered it again by now (D4.6): its place in the window is free.
+        this.handed.delete(m);
+        freed = true;
+      }
+    }
+    if (freed) this.wakeLoop?.();
   }
 
   private async shutdown(): Promise<void> {
-    if (this.extender !== undefined) clearInterval(this.extender);
+    clearInterval(this.ticker);
+    this.signal?.removeEventListener('abort', this.onAbort);
     this.stopped = true;
     // Not handed out: give them back now rather than at their ack deadline.
     for (const m of this.buffer.splice(0)) m.nak();
-    this.wakeReader?.();
+    this.wakeReaders();
     const conn = this.conn;
     this.conn = undefined;
     if (conn !== undefined) await conn.close();
+    this.host.ended(this);
   }
 }
 

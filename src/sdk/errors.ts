@@ -136,20 +136,31 @@ export function toSwarmError(err: unknown): SwarmError {
 }
 
 /**
- * Failures a durable call is retried after, with the same id: the
- * connection went, the owner could not be reached or moved (MESH.md M4.5),
- * or fewer nodes than the write quorum confirmed (M5.2: "retry with the
- * same id"). Anything else is the application's to see.
+ * The node's texts that mean "try again" (whole texts: a destination name
+ * inside another text must never match): the owner could not be reached or
+ * moved (MESH.md M4.5), fewer nodes than the write quorum confirmed (M5.2),
+ * or the node is stopping.
+ */
+const RETRY_TEXTS = [
+  /^owner of \S+ unavailable \(.*\); retry$/,
+  /^message stored on \d+ of \d+ nodes; retry with the same id$/,
+  /^node is shutting down$/,
+];
+
+/**
+ * Failures a durable call is retried after, with the same id (protocol/SDK.md
+ * SDK3.2): the connection went, or one of RETRY_TEXTS. Anything else is the
+ * application's to see, as is the client itself closing.
  */
 export function isRetryable(err: unknown): boolean {
-  if (!(err instanceof ClientError)) return err instanceof DisconnectedError;
+  if (!(err instanceof ClientError)) return false;
   switch (err.code) {
     case ClientErrorCode.Closed:
     case ClientErrorCode.Connect:
     case ClientErrorCode.Protocol:
       return true;
     case ClientErrorCode.Server:
-      return /unavailable|retry|not the owner|shutting down|stopping/i.test(err.serverText ?? '');
+      return RETRY_TEXTS.some((re) => re.test(err.serverText ?? ''));
     default:
       return false;
   }
@@ -157,6 +168,8 @@ export function isRetryable(err: unknown): boolean {
 
 /** The error a call gets when its signal aborts: a TimeoutError for AbortSignal.timeout(), else an AbortError. */
 export function abortReason(signal: AbortSignal, doing: string): SwarmError {
+  // The client's own signal aborts with the error that closed it.
+  if (signal.reason instanceof SwarmError) return signal.reason;
   const reason = signal.reason as { name?: string } | undefined;
   return reason?.name === 'TimeoutError'
     ? new TimeoutError(`timed out ${doing}`)

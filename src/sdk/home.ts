@@ -9,8 +9,11 @@
 import type { Client } from './wire/connection.js';
 import type { ServerInfo } from './wire/types.js';
 import { AbortError, DisconnectedError, abortReason, toSwarmError } from './errors.js';
-import { raceSignal, type Dial } from './links.js';
+import type { Dial } from './links.js';
 import { backoffMs, type ResolvedOptions } from './options.js';
+
+/** Rounds over the seeds a first connect makes before it fails. */
+const INITIAL_ROUNDS = 3;
 
 export interface HomeHooks {
   /** Addresses to try, seeds first; called before each round so it sees the latest view. */
@@ -33,6 +36,8 @@ export class Home {
   private readyWaiters = new Set<{ resolve: (c: Client) => void; reject: (e: Error) => void }>();
   private next = 0;
   private failure: Error | undefined;
+  /** Cuts short a reconnect wait when the client closes. */
+  private readonly closer = new AbortController();
 
   constructor(
     private readonly o: ResolvedOptions,
@@ -50,14 +55,25 @@ export class Home {
   ready(signal: AbortSignal): Promise<Client> {
     if (this.client !== undefined) return Promise.resolve(this.client);
     if (this.failure !== undefined) return Promise.reject(this.failure);
-    return raceSignal(
-      new Promise<Client>((resolve, reject) => {
-        const w = { resolve, reject };
-        this.readyWaiters.add(w);
-        signal.addEventListener('abort', () => this.readyWaiters.delete(w), { once: true });
-      }),
-      signal,
-    );
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    return new Promise<Client>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.readyWaiters.delete(w);
+        reject(signal.reason as Error);
+      };
+      const w = {
+        resolve: (c: Client): void => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(c);
+        },
+        reject: (e: Error): void => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      this.readyWaiters.add(w);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** A method, not the field, where the answer may have changed across an await. */
@@ -67,6 +83,7 @@ export class Home {
 
   async close(): Promise<void> {
     this.closing = true;
+    this.closer.abort();
     const err = new DisconnectedError('client closed');
     this.failure ??= err;
     for (const w of this.readyWaiters) w.reject(err);
@@ -89,9 +106,10 @@ export class Home {
       this.hooks.disconnected(address, err ?? new DisconnectedError(`connection to ${address} closed`));
       void this.connectLoop(undefined, true);
     });
-    this.hooks.connected(c, address, again);
-    for (const w of this.readyWaiters) w.resolve(c);
+    const waiters = [...this.readyWaiters];
     this.readyWaiters.clear();
+    this.hooks.connected(c, address, again);
+    for (const w of waiters) w.resolve(c);
   }
 
   /** Leaves a node in lame duck mode for another one, then closes the old connection. */
@@ -118,13 +136,23 @@ export class Home {
     this.reconnectingNow = true;
     try {
       let lastErr: Error | undefined;
-      for (let attempt = 0; attempt < this.o.reconnect.maxAttempts; attempt++) {
+      // SDK1.1: a first connect tries each seed three times; a lost connection the whole budget (SDK5.1).
+      const attempts = again
+        ? this.o.reconnect.maxAttempts
+        : Math.min(this.o.reconnect.maxAttempts, INITIAL_ROUNDS * this.hooks.candidates().length);
+      for (let attempt = 0; attempt < attempts; attempt++) {
         if (this.closing) return undefined;
         if (signal?.aborted === true) throw abortReason(signal, 'connecting');
         if (attempt > 0 || again) {
           const delayMs = backoffMs(this.o.reconnect, attempt);
           this.hooks.reconnecting(attempt + 1, delayMs);
-          await sleep(delayMs, signal);
+          const s = signal === undefined ? this.closer.signal : AbortSignal.any([signal, this.closer.signal]);
+          try {
+            await sleep(delayMs, s);
+          } catch (err) {
+            if (this.closing) return undefined;
+            throw err;
+          }
         }
         const list = this.hooks.candidates();
         const address = list[this.next++ % list.length]!;
@@ -143,13 +171,13 @@ export class Home {
         } catch (err) {
           if (aborted(signal)) throw abortReason(signal!, 'connecting');
           lastErr = err as Error;
-          // A refused credential will not get better by retrying (SEC2.2): fail the first connect at once.
+          // A refused credential or an address that does not parse will not get better by retrying.
           const e = toSwarmError(err);
-          if (!again && e.code === 'FORBIDDEN') throw e;
+          if (!again && (e.code === 'FORBIDDEN' || e.code === 'INVALID_ARGUMENT')) throw e;
         }
       }
       const err = new DisconnectedError(
-        `no node answered after ${this.o.reconnect.maxAttempts} attempts (last: ${lastErr?.message ?? 'none'})`,
+        `no node answered after ${attempts} attempts (last: ${lastErr?.message ?? 'none'})`,
         lastErr,
       );
       this.failure = err;

@@ -24,11 +24,10 @@ function watch(c: Client, intervalMs: number, timeoutMs: number): void {
   const timer = setInterval(() => {
     if (waiting) return;
     waiting = true;
-    c.flush(AbortSignal.timeout(timeoutMs)).then(
+    c.ping(AbortSignal.timeout(timeoutMs)).then(
       () => (waiting = false),
       (err: ClientError) => {
         waiting = false;
-        // Only silence means a dead node; a -ERR that rode on the PONG is a live one.
         if (err.code === ClientErrorCode.Timeout) c.destroy();
       },
     );

@@ -6,6 +6,7 @@
  */
 import { connect as wireConnect, type Client } from './wire/connection.js';
 import type { TlsFiles } from './wire/types.js';
+import { ClientError, ClientErrorCode } from './wire/errors.js';
 import { InvalidArgumentError } from './errors.js';
 import type { ResolvedOptions, TlsOptions } from './options.js';
 import type { ViewMember } from './view.js';
@@ -43,51 +44,59 @@ export function tcpDialer(o: ResolvedOptions): Dial {
 
 /** Where a member is dialled on this transport: its client port, or its first libp2p address. */
 export function addressOf(m: ViewMember, transport: 'tcp' | 'libp2p'): string | undefined {
-  return transport === 'tcp' ? m.client : m.mesh[0];
+  const a = transport === 'tcp' ? m.client : m.mesh[0];
+  return a === '' ? undefined : a;
 }
 
-/** One shared connection per node address, opened on demand. */
+/** Shared connections by key (a purpose and a node address), opened on demand. */
 export class Links {
-  private readonly open = new Map<string, Promise<Client>>();
+  private readonly open = new Map<string, { address: string; conn: Promise<Client> }>();
   private closed = false;
 
   constructor(
     private readonly dial: Dial,
     private readonly connectTimeoutMs: number,
-    /** Every connection this opens, for view updates from its INFO. */
-    private readonly opened: (c: Client) => void,
   ) {}
 
-  /** The connection to `address`; several callers share one dial. */
-  get(address: string, signal: AbortSignal): Promise<Client> {
-    let p = this.open.get(address);
-    if (p === undefined) {
-      if (this.closed) return Promise.reject(new Error('client closed'));
+  /** The connection kept under `key`, to `address`; several callers share one dial. */
+  get(key: string, address: string, signal: AbortSignal): Promise<Client> {
+    let entry = this.open.get(key);
+    if (entry === undefined) {
+      if (this.closed) return Promise.reject(new ClientError(ClientErrorCode.Closed, 'client closed'));
       // The dial is shared, so it runs on its own deadline, not on the first caller's signal.
-      p = this.dial(address, AbortSignal.timeout(this.connectTimeoutMs));
-      const mine = p;
-      this.open.set(address, mine);
-      mine.then(
+      const conn = this.dial(address, AbortSignal.timeout(this.connectTimeoutMs));
+      const mine = { address, conn };
+      entry = mine;
+      this.open.set(key, mine);
+      conn.then(
         (c) => {
-          this.opened(c);
-          if (this.closed) c.destroy();
+          if (this.closed || this.open.get(key) !== mine) c.destroy();
           void c.closed.then(() => {
-            if (this.open.get(address) === mine) this.open.delete(address);
+            if (this.open.get(key) === mine) this.open.delete(key);
           });
         },
         () => {
-          if (this.open.get(address) === mine) this.open.delete(address);
+          if (this.open.get(key) === mine) this.open.delete(key);
         },
       );
     }
-    return raceSignal(p, signal);
+    return raceSignal(entry.conn, signal);
+  }
+
+  /** Closes the links to addresses `keep` rejects (nodes that left the view). */
+  retain(keep: (address: string) => boolean): void {
+    for (const [key, e] of this.open) {
+      if (keep(e.address)) continue;
+      this.open.delete(key);
+      void e.conn.then((c) => c.close()).catch(() => undefined);
+    }
   }
 
   async closeAll(): Promise<void> {
     this.closed = true;
     const all = [...this.open.values()];
     this.open.clear();
-    await Promise.all(all.map((p) => p.then((c) => c.close()).catch(() => undefined)));
+    await Promise.all(all.map((e) => e.conn.then((c) => c.close()).catch(() => undefined)));
   }
 }
 

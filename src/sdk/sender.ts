@@ -9,8 +9,16 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from './wire/connection.js';
 import { checkDestination, checkId } from './wire/text.js';
+import { ClientError, ClientErrorCode } from './wire/errors.js';
 import { InvalidArgumentError, abortReason, isRetryable, toSwarmError } from './errors.js';
 import { headerBlock, toBuffer, type HeadersInit, type Payload } from './messages.js';
+
+/** The Nats-Msg-Id header's value, if the headers have one. */
+function msgIdOf(h: HeadersInit | undefined): string | undefined {
+  if (h === undefined) return undefined;
+  const pairs = Array.isArray(h) ? (h as readonly (readonly [string, string])[]) : Object.entries(h);
+  return pairs.find(([name]) => name.toLowerCase() === 'nats-msg-id')?.[1];
+}
 
 /** Options of one `send()`. */
 export interface SendOptions {
@@ -42,16 +50,12 @@ export interface SendResult {
   readonly duplicate: boolean;
 }
 
-/** Where durable calls go, and how long to wait before trying again. */
-export interface Router {
-  /** A connection to the destination's owner, or to a node that forwards to it (M4.5). */
-  target(destination: string, signal: AbortSignal): Promise<Client>;
-  /** A call on `conn` failed retryably: forget what it taught (a dead link). */
-  failed(conn: Client | undefined, err: unknown): void;
+/** What a Sender needs of the router (router.ts). */
+export interface SendRouter {
+  /** SDK2.1: a send link to the destination's owner, or to a node that forwards to it (M4.5). */
+  sendLink(destination: string, signal: AbortSignal): Promise<Client>;
   /** Waits before attempt `attempt` + 1: backoff with jitter, cut short by a view change. */
   pause(attempt: number, signal: AbortSignal): Promise<void>;
-  /** Reports a retried failure (observable as an event). */
-  retrying(what: string, attempt: number, err: unknown): void;
 }
 
 export class Sender {
@@ -59,13 +63,17 @@ export class Sender {
   private readonly waiting: (() => void)[] = [];
 
   constructor(
-    private readonly router: Router,
+    private readonly router: SendRouter,
     private readonly maxInFlight: number,
     private readonly defaultTimeoutMs: number,
+    /** Aborted, with the reason, when the client closes: every send ends with it (SDK3.3). */
+    private readonly lifetime: AbortSignal,
+    private readonly retrying: (what: string, attempt: number, err: unknown) => void,
   ) {}
 
   async send(destination: string, data: Payload, opts: SendOptions = {}): Promise<SendResult> {
-    const payload = toBuffer(data);
+    // A copy: a retry must send the bytes of the call, whatever the caller does with its buffer.
+    const payload = Buffer.from(toBuffer(data));
     let headers: Buffer | undefined;
     try {
       checkDestination(destination);
@@ -80,33 +88,38 @@ export class Sender {
     ) {
       throw new InvalidArgumentError(`priority must be an integer 1-10, got ${opts.priority}`);
     }
-    const id = opts.id ?? randomBytes(16).toString('hex');
+    // SDK3.1: fixed before the first attempt; a Nats-Msg-Id header names it as it does for a node (D3.9).
+    const id = opts.id ?? msgIdOf(opts.headers) ?? randomBytes(16).toString('hex');
     const deadline = AbortSignal.timeout(opts.timeoutMs ?? this.defaultTimeoutMs);
-    const signal = opts.signal === undefined ? deadline : AbortSignal.any([opts.signal, deadline]);
+    const signal = AbortSignal.any(
+      opts.signal === undefined ? [this.lifetime, deadline] : [this.lifetime, opts.signal, deadline],
+    );
     const doing = `sending to ${destination} (id ${id})`;
     await this.acquire(signal, doing);
     try {
       for (let attempt = 0; ; attempt++) {
-        let conn: Client | undefined;
         try {
-          conn = await this.router.target(destination, signal);
+          const conn = await this.router.sendLink(destination, signal);
           const stored = await conn.send(
             destination,
             payload,
             { id, priority: opts.priority, ttlMs: opts.ttlMs, delayMs: opts.delayMs, headers },
             signal,
           );
-          return {
-            destination: stored.destination,
-            seq: stored.seq,
-            id: stored.id,
-            duplicate: stored.duplicate,
-          };
+          if (stored.id !== id || stored.destination !== destination) {
+            // Not this send's answer: the link's answers are out of step. Drop it and send again;
+            // the id makes the retry safe (D3.4).
+            conn.destroy();
+            throw new ClientError(
+              ClientErrorCode.Protocol,
+              `answer for ${stored.id} where ${id} was expected`,
+            );
+          }
+          return { destination, seq: stored.seq, id, duplicate: stored.duplicate };
         } catch (err) {
           if (signal.aborted) throw abortReason(signal, doing);
           if (!isRetryable(err)) throw toSwarmError(err);
-          this.router.failed(conn, err);
-          this.router.retrying(doing, attempt + 1, err);
+          this.retrying(doing, attempt + 1, err);
           await this.router.pause(attempt, signal).catch(() => {
             throw abortReason(signal, doing);
           });

@@ -27,12 +27,14 @@ export interface SubscribeOptions {
 }
 
 const DEFAULT_MAX_PENDING_MSGS = 65_536;
+/** Bytes (payload and headers) the iterator may hold unread: with max_payload messages, 65,536 of them would be 64 GiB. */
+const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
 
 type Publish = (subject: string, data: Payload, opts: { headers?: HeadersInit }) => void;
 
 /**
  * A core subscription, made by `client.subscribe()`: iterate it with `for await`, or give a
- * `callback`. It survives reconnects.
+ * `callback`. It survives reconnects (SDK5.2).
  */
 export class Subscription implements AsyncIterable<Msg> {
   /** Messages received so far. */
@@ -41,10 +43,15 @@ export class Subscription implements AsyncIterable<Msg> {
   dropped = 0;
   private wire: WireSubscription | undefined;
   private readonly pending: Msg[] = [];
-  private wake: (() => void) | undefined;
+  private pendingBytes = 0;
+  private readers: (() => void)[] = [];
   private done = false;
+  /** Unsubscribe after this many messages in all (C4.6), across connections. */
+  private max: number | undefined;
   private readonly maxPendingMsgs: number;
   private readonly callback: ((m: Msg) => void) | undefined;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onAbort = (): void => this.unsubscribe();
 
   /** @internal use `client.subscribe()` */
   constructor(
@@ -52,7 +59,6 @@ export class Subscription implements AsyncIterable<Msg> {
     readonly subject: string,
     /** Its queue group, if any. */
     readonly queue: string | undefined,
-    private readonly max: number | undefined,
     opts: SubscribeOptions,
     private readonly publish: Publish,
     private readonly onSlow: (s: Subscription) => void,
@@ -64,12 +70,20 @@ export class Subscription implements AsyncIterable<Msg> {
     } catch (err) {
       throw toSwarmError(err);
     }
+    const max = opts.max;
     if (max !== undefined && !(Number.isInteger(max) && max > 0)) {
       throw new InvalidArgumentError(`max must be a positive integer, got ${max}`);
     }
-    this.maxPendingMsgs = opts.maxPendingMsgs ?? DEFAULT_MAX_PENDING_MSGS;
+    this.max = max;
+    const limit = opts.maxPendingMsgs ?? DEFAULT_MAX_PENDING_MSGS;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new InvalidArgumentError(`maxPendingMsgs must be a positive integer, got ${limit}`);
+    }
+    this.maxPendingMsgs = limit;
     this.callback = opts.callback;
-    opts.signal?.addEventListener('abort', () => this.unsubscribe(), { once: true });
+    this.signal = opts.signal;
+    if (this.signal?.aborted === true) this.done = true;
+    else this.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
   /** True once unsubscribed, or after `max` messages. */
@@ -77,17 +91,26 @@ export class Subscription implements AsyncIterable<Msg> {
     return this.done;
   }
 
-  /** @internal (Re)subscribes on a new connection with what is left of `max`. */
+  /** @internal (Re)subscribes on a new connection with what is left of `max` (SDK5.2). */
   attach(c: Client): void {
     if (this.done) return;
     const left = this.max === undefined ? undefined : this.max - this.received;
-    this.wire = c.subscribe(this.subject, (m) => this.onMsg(m), { queue: this.queue, max: left });
+    // Messages of an earlier connection's subscription (one that is being left, SDK5.3) are not this one's.
+    const wire: WireSubscription = c.subscribe(
+      this.subject,
+      (m) => {
+        if (this.wire === wire) this.onMsg(m);
+      },
+      { queue: this.queue, max: left },
+    );
+    this.wire = wire;
   }
 
   /** C4.5/C4.6: stop now, or after `max` messages in all. */
   unsubscribe(max?: number): void {
     if (this.done) return;
     if (max !== undefined && max > this.received) {
+      this.max = max;
       this.wire?.unsubscribe(max);
       return;
     }
@@ -95,16 +118,18 @@ export class Subscription implements AsyncIterable<Msg> {
     this.finish();
   }
 
-  /** The messages, in order; ends when unsubscribed or after `max`. */
+  /** The messages, in order; ends when unsubscribed or after `max`. Several loops may read it at once. */
   [Symbol.asyncIterator](): AsyncIterator<Msg> {
     return {
       next: async () => {
         for (;;) {
           const m = this.pending.shift();
-          if (m !== undefined) return { done: false, value: m };
+          if (m !== undefined) {
+            this.pendingBytes -= m.data.byteLength;
+            return { done: false, value: m };
+          }
           if (this.done) return { done: true, value: undefined };
-          await new Promise<void>((resolve) => (this.wake = resolve));
-          this.wake = undefined;
+          await new Promise<void>((resolve) => this.readers.push(resolve));
         }
       },
       return: () => {
@@ -120,19 +145,30 @@ export class Subscription implements AsyncIterable<Msg> {
     // The wire's buffers are views into its read buffer: copy what the application keeps.
     const m = new Msg(w.subject, w.reply, readHeaders(w.headers), Buffer.from(w.payload), this.publish);
     if (this.callback !== undefined) this.callback(m);
-    else if (this.pending.length >= this.maxPendingMsgs) {
+    else if (
+      this.pending.length >= this.maxPendingMsgs ||
+      this.pendingBytes + m.data.byteLength > DEFAULT_MAX_PENDING_BYTES
+    ) {
       this.dropped++;
       this.onSlow(this);
     } else {
       this.pending.push(m);
-      this.wake?.();
+      this.pendingBytes += m.data.byteLength;
+      this.wakeReaders();
     }
     if (this.max !== undefined && this.received >= this.max) this.finish();
   }
 
+  private wakeReaders(): void {
+    const readers = this.readers;
+    this.readers = [];
+    for (const r of readers) r();
+  }
+
   private finish(): void {
     this.done = true;
-    this.wake?.();
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.wakeReaders();
     this.onDone(this);
   }
 }

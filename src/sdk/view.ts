@@ -70,8 +70,12 @@ export class Placement {
     return this.byId.get(id);
   }
 
-  /** True if both place every destination alike. */
-  samePlacement(other: Placement | undefined): boolean {
-    return other !== undefined && this.ring.equals(other.ring) && this.view.rf === other.view.rf;
+  /** True if both views have the same members at the same addresses, and place every destination alike. */
+  sameView(other: Placement | undefined): boolean {
+    if (other === undefined || !this.ring.equals(other.ring) || this.view.rf !== other.view.rf) return false;
+    return this.view.members.every((m) => {
+      const o = other.byId.get(m.id);
+      return o !== undefined && o.client === m.client && o.mesh.join(' ') === m.mesh.join(' ');
+    });
   }
 }

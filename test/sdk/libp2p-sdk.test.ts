@@ -38,8 +38,8 @@ test('SDK over libp2p: a cluster-key holder sends to owners, consumes and reques
     }
     t.deepEqual(got.map((m) => m.id).sort(), Array.from({ length: 20 }, (_, i) => `${d}-${i}`).sort());
   }
-  t.is(c.stats.viaHome, 0, 'every send went straight to its owner, over libp2p');
-  t.is(c.stats.toOwner, dests.length * 20);
+  t.is(c.stats.viaHome, 0, 'every durable call went straight to its owner, over libp2p');
+  t.true(c.stats.toOwner >= dests.length * 20, `${c.stats.toOwner} calls to owners`);
   c.subscribe('svc.echo', { callback: (m) => m.respond(m.data) });
   await c.flush();
   t.is((await c.request('svc.echo', 'over noise')).string(), 'over noise');

@@ -121,7 +121,8 @@ export class Client {
   private socketError: Error | undefined;
   private corked = false;
   private infoWaiter: Waiter<void> | undefined;
-  private readonly pongs = new Fifo<Waiter<void>>();
+  /** Waiters for PONGs in PING order; `errors` false for a liveness ping, which leaves -ERRs to the next flush. */
+  private readonly pongs = new Fifo<Waiter<void> & { errors: boolean }>();
   private readonly core: CoreMessaging;
   private readonly durable: DurableVerbs;
   private asyncErrors: ClientError[] = [];
@@ -245,7 +246,15 @@ export class Client {
    */
   flush(signal?: AbortSignal): Promise<void> {
     return this.wait<void>(signal, 'PONG', (w) => {
-      this.pongs.push(w);
+      this.pongs.push(Object.assign(w, { errors: true }));
+      this.write(Buffer.from('PING\r\n'));
+    });
+  }
+
+  /** C2.6: PING for liveness only; resolves at its PONG and never takes a -ERR meant for a flush(). */
+  ping(signal?: AbortSignal): Promise<void> {
+    return this.wait<void>(signal, 'PONG', (w) => {
+      this.pongs.push(Object.assign(w, { errors: false }));
       this.write(Buffer.from('PING\r\n'));
     });
   }
@@ -382,6 +391,7 @@ export class Client {
         return this.durable.onStored(op);
       case 'PONG': {
         const w = this.pongs.shift();
+        if (w?.errors === false) return w.resolve();
         const err = this.asyncErrors[0];
         this.asyncErrors = [];
         if (err !== undefined) w?.reject(err);
