@@ -37,8 +37,7 @@
  * Every phase is capped by count and by time (60 s, or 10 s without
  * progress); children and temp dirs are removed on exit, error or Ctrl-C.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -54,17 +53,23 @@ import {
 } from '@nats-io/jetstream';
 import { DurableClient } from '../test/helpers/durable-client.js';
 import {
-  type Child,
+  checkOwnerAgreement,
   Cleanup,
   ClusterCpuMeter,
   type ClusterCpuUse,
   freePort,
+  ownerAnswers,
   percentiles,
   procMemKb,
   quiet,
+  retry as retryUntil,
+  type ServerNode,
   sleep,
   spawnNatsServer,
-  spawnSwarm,
+  startSwarmCluster,
+  stopChildren,
+  type SwarmCluster,
+  WarningLog,
   withTimeout,
   readFlags,
 } from './lib.js';
@@ -206,11 +211,6 @@ const cleanup = new Cleanup(STOP_MS);
 
 /** The node to measure: this checkout's build, or SWARMMQ_CLI (e.g. a `git archive` export built elsewhere). */
 
-interface ServerNode {
-  port: number;
-  child: Child;
-}
-
 /** One cluster under test with one producer and one consumer connection per node. */
 interface System {
   readonly key: 'swarmmq' | 'jetstream';
@@ -235,40 +235,9 @@ interface System {
   stop(): Promise<void>;
 }
 
-/** Retries `fn` until it resolves or the deadline passes (then throws its last error). */
-async function retry<T>(
-  what: string,
-  deadlineMs: number,
-  fn: () => Promise<T>,
-): Promise<{ v: T; tries: number }> {
-  const deadline = performance.now() + deadlineMs;
-  for (let tries = 1; ; tries++) {
-    try {
-      return { v: await fn(), tries };
-    } catch (err) {
-      if (performance.now() > deadline || cleanup.interrupted) {
-        throw new Error(`${what}: still failing after ${tries} tries: ${errText(err)}`);
-      }
-      await sleep(200);
-    }
-  }
-}
-
-/**
- * A node's start-up warning that every run without a configured master key
- * logs (the key is generated); not a sign of trouble in a benchmark.
- */
-const EXPECTED_WARNING = /no master key configured/;
-
-/** Keeps the first warning lines of a set of servers, and counts them all. */
-class WarningLog {
-  count = 0;
-  readonly first: string[] = [];
-  add(line: string): void {
-    if (EXPECTED_WARNING.test(line)) return;
-    this.count++;
-    if (this.first.length < 20) this.first.push(line.length > 400 ? `${line.slice(0, 400)}...` : line);
-  }
+/** Retries `fn` until it resolves or the deadline passes (then throws its last error); Ctrl-C ends it. */
+function retry<T>(what: string, deadlineMs: number, fn: () => Promise<T>): Promise<{ v: T; tries: number }> {
+  return retryUntil(what, deadlineMs, fn, () => cleanup.interrupted);
 }
 
 class SwarmSystem implements System {
@@ -279,76 +248,41 @@ class SwarmSystem implements System {
     readonly rf: number,
     readonly readyMs: number,
     readonly formation: string,
-    private readonly dir: string,
+    private readonly cluster: SwarmCluster,
     private readonly producers: NatsConnection[],
     private readonly consumers: DurableClient[],
     private readonly dests: number,
-    private readonly log: WarningLog,
-    /** Views logged after the cluster was ready, per node (0: stable). */
-    readonly viewChanges: () => number,
   ) {}
 
+  /** Views logged after the cluster was ready, per node (0: stable). */
+  viewChanges(): number {
+    return this.cluster.viewChangesAfterReady();
+  }
+
   static async start(cfg: ClusterConfig, dests: number): Promise<SwarmSystem> {
-    const dir = cleanup.newTempDir('swarmmq-cluster-bench-');
-    const cluster = `bench-${randomBytes(4).toString('hex')}`;
-    const registry = path.join(dir, 'registry');
-    const log = new WarningLog();
-    const views: number[] = new Array<number>(cfg.nodes).fill(0);
-    let viewLines = 0;
-    const t0 = performance.now();
-    let ready = false;
-    const nodes = await Promise.all(
-      Array.from({ length: cfg.nodes }, (_, i) => {
-        const dataDir = path.join(dir, `n${i}`);
-        mkdirSync(dataDir, { recursive: true });
-        const args = [SWARM_MAIN, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
-        args.push('--cluster', cluster, '--registry-dir', registry);
-        args.push('--replication-factor', String(cfg.rf), '--log-level', 'info');
-        return spawnSwarm(cleanup, args, {}, NODE_START_MS, (line) => {
-          if (line.includes('"cluster view changed"')) {
-            if (ready) viewLines++;
-            try {
-              views[i] = Number((JSON.parse(line) as { members?: number }).members ?? 0);
-            } catch {
-              // not a JSON log line
-            }
-          } else if (/"level":[4-6]\d/.test(line)) log.add(`n${i} ${ready ? '' : '(starting) '}${line}`);
-        });
-      }),
-    );
-    const startedMs = performance.now() - t0;
     const label = `SwarmMQ ${cfg.nodes}x${cfg.rf}`;
-    // Every node sees all N (a lone node may log no view at all).
-    const deadline = performance.now() + FORM_DEADLINE_MS;
-    while (cfg.nodes > 1 && !views.every((v) => v === cfg.nodes)) {
-      if (performance.now() > deadline || cleanup.interrupted) {
-        throw new Error(
-          `${label}: views not complete after ${FORM_DEADLINE_MS / 1000} s: ${views.join(',')}`,
-        );
-      }
-      await sleep(50);
-    }
-    const viewMs = performance.now() - t0;
+    const cluster = await startSwarmCluster(cleanup, {
+      main: SWARM_MAIN,
+      nodes: cfg.nodes,
+      rf: cfg.rf,
+      label,
+      tempPrefix: 'swarmmq-cluster-bench-',
+      startMs: NODE_START_MS,
+      formMs: FORM_DEADLINE_MS,
+    });
+    const { nodes, t0, startedMs, viewMs } = cluster;
     const consumers = await Promise.all(
       nodes.map((n, i) => DurableClient.connect(n.port, '127.0.0.1', `bench-cluster-pull-${i}`)),
     );
     const producers = await Promise.all(nodes.map((n, i) => natsConnect(n.port, `bench-cluster-pub-${i}`)));
     // Every node names the same owner and min(RF, N) - 1 replicas for every destination (M3.2, M3.3).
     const want = Math.min(cfg.rf, cfg.nodes) - 1;
+    const names = Array.from({ length: dests }, (_, k) => destName(k));
     const { tries } = await retry(`${label}: OWNER agreement`, FORM_DEADLINE_MS, async () => {
-      const answers = await Promise.all(consumers.map((c) => owners(c, dests)));
-      for (let k = 0; k < dests; k++) {
-        const first = answers[0]![k]!;
-        const replicas = first.replicas === '-' ? 0 : first.replicas.split(',').length;
-        if (first.owner !== 'local' && replicas !== want)
-          throw new Error(`${destName(k)}: ${replicas} replicas`);
-        if (answers.some((a) => a[k]!.owner !== first.owner || a[k]!.replicas !== first.replicas)) {
-          throw new Error(`${destName(k)}: nodes disagree on its owner`);
-        }
-      }
+      checkOwnerAgreement(await Promise.all(consumers.map((c) => ownerAnswers(c, names))), names, want);
     });
     const readyMs = performance.now() - t0;
-    ready = true;
+    cluster.markReady();
     const formation =
       `${cfg.nodes} nodes started after ${fInt(startedMs)} ms, views complete after ${fInt(viewMs)} ms, ` +
       `owners agreed after ${fInt(readyMs)} ms (${tries} OWNER round(s))`;
@@ -359,12 +293,10 @@ class SwarmSystem implements System {
       cfg.rf,
       readyMs,
       formation,
-      dir,
+      cluster,
       producers,
       consumers,
       dests,
-      log,
-      () => viewLines,
     );
     // Destinations and their group exist before the first message (as the JetStream consumers do).
     for (let k = 0; k < dests; k++) {
@@ -376,7 +308,8 @@ class SwarmSystem implements System {
 
   async placement(): Promise<number[]> {
     const out = new Array<number>(this.nodes.length).fill(0);
-    for (const o of await owners(this.consumers[0]!, this.dests)) {
+    const names = Array.from({ length: this.dests }, (_, k) => destName(k));
+    for (const o of await ownerAnswers(this.consumers[0]!, names)) {
       const i = o.owner === 'local' ? 0 : this.nodes.findIndex((n) => o.client.endsWith(`:${n.port}`));
       if (i >= 0) out[i]!++;
     }
@@ -415,7 +348,8 @@ class SwarmSystem implements System {
 
   warnings(): { count: number; first: string[] } {
     const errs = this.consumers.flatMap((c, i) => c.errors.map((e) => `client ${i}: -ERR ${e}`));
-    return { count: this.log.count + errs.length, first: [...this.log.first, ...errs.slice(0, 10)] };
+    const log = this.cluster.log;
+    return { count: log.count + errs.length, first: [...log.first, ...errs.slice(0, 10)] };
   }
 
   async stop(): Promise<void> {
@@ -423,44 +357,8 @@ class SwarmSystem implements System {
     await Promise.all(
       this.producers.map((nc) => withTimeout(nc.close(), 5_000, 'close').catch(() => undefined)),
     );
-    await stopChildren(this.nodes, 'SIGTERM');
-    rmSync(this.dir, { recursive: true, force: true });
-    cleanup.tempDirs.delete(this.dir);
+    await this.cluster.stop(STOP_MS);
   }
-}
-
-interface OwnerAnswer {
-  owner: string;
-  client: string;
-  replicas: string;
-}
-
-/** OWNER of every bench destination, as one node answers it (M3.3). */
-async function owners(c: DurableClient, dests: number): Promise<OwnerAnswer[]> {
-  const start = c.other.length;
-  c.write(Array.from({ length: dests }, (_, k) => `OWNER ${destName(k)}\r\n`).join(''));
-  await c.ping(10_000);
-  const byDest = new Map<string, OwnerAnswer>();
-  for (const l of c.other.slice(start)) {
-    const f = l.split(' ');
-    if (f[0] === '+OWNER' && f.length === 5)
-      byDest.set(f[1]!, { owner: f[2]!, client: f[3]!, replicas: f[4]! });
-  }
-  return Array.from({ length: dests }, (_, k) => {
-    const a = byDest.get(destName(k));
-    if (a === undefined)
-      throw new Error(`no +OWNER for ${destName(k)} (errors: ${c.errors.slice(-3).join('; ')})`);
-    return a;
-  });
-}
-
-async function stopChildren(nodes: readonly ServerNode[], signal: NodeJS.Signals): Promise<void> {
-  await Promise.all(
-    nodes.map(async (n) => {
-      await n.child.stop(signal, STOP_MS);
-      cleanup.children.delete(n.child);
-    }),
-  );
 }
 
 class JetStreamSystem implements System {
@@ -612,7 +510,7 @@ class JetStreamSystem implements System {
   async stop(): Promise<void> {
     await Promise.all(this.conns.map((nc) => withTimeout(nc.close(), 5_000, 'close').catch(() => undefined)));
     // SIGINT: nats-server's clean shutdown.
-    await stopChildren(this.nodes, 'SIGINT');
+    await stopChildren(cleanup, this.nodes, 'SIGINT', STOP_MS);
     rmSync(this.dir, { recursive: true, force: true });
     cleanup.tempDirs.delete(this.dir);
   }

@@ -1,12 +1,14 @@
 /**
- * Helpers shared by the benchmark scripts (core.ts, durable.ts): timing,
- * percentiles, CPU and memory read from /proc, ports, child processes and
- * their cleanup, and a description of the machine.
+ * Helpers shared by the benchmark scripts (core.ts, durable.ts, cluster.ts,
+ * sdk.ts): timing, percentiles, CPU and memory read from /proc, ports, child
+ * processes and their cleanup, a SwarmMQ cluster of child processes and the
+ * OWNER answers of its nodes, and a description of the machine.
  *
  * Every loop is bounded in count and time; only loopback is used.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -496,4 +498,226 @@ export function readFlags<S extends Record<string, FlagSpec>>(
     out[name] = n;
   }
   return out as FlagValues<S>;
+}
+
+// ---------------------------------------------------------------- SwarmMQ clusters (cluster.ts, sdk.ts)
+
+/**
+ * Retries `fn` until it resolves or `deadlineMs` passes (then throws its
+ * last error), 200 ms apart; `stop()` (e.g. a Ctrl-C) ends it early.
+ */
+export async function retry<T>(
+  what: string,
+  deadlineMs: number,
+  fn: () => Promise<T>,
+  stop: () => boolean = () => false,
+): Promise<{ v: T; tries: number }> {
+  const deadline = performance.now() + deadlineMs;
+  for (let tries = 1; ; tries++) {
+    try {
+      return { v: await fn(), tries };
+    } catch (err) {
+      if (performance.now() > deadline || stop()) {
+        throw new Error(
+          `${what}: still failing after ${tries} tries: ${(err as Error).message ?? String(err)}`,
+        );
+      }
+      await sleep(200);
+    }
+  }
+}
+
+/**
+ * A node's start-up warning that every run without a configured master key
+ * logs (the key is generated); not a sign of trouble in a benchmark.
+ */
+const EXPECTED_WARNING = /no master key configured/;
+
+/** Keeps the first warning lines of a set of servers, and counts them all. */
+export class WarningLog {
+  count = 0;
+  readonly first: string[] = [];
+  add(line: string): void {
+    if (EXPECTED_WARNING.test(line)) return;
+    this.count++;
+    if (this.first.length < 20) this.first.push(line.length > 400 ? `${line.slice(0, 400)}...` : line);
+  }
+}
+
+/** One server process of a benchmarked cluster. */
+export interface ServerNode {
+  port: number;
+  child: Child;
+}
+
+export interface SwarmClusterOptions {
+  /** The SwarmMQ CLI (main.js) to start. */
+  main: string;
+  nodes: number;
+  rf: number;
+  /** For messages: e.g. "SwarmMQ 5x3". */
+  label: string;
+  /** Prefix of the temp dir (data dirs and registry) under $TMPDIR. */
+  tempPrefix: string;
+  /** How long each node may take to log "node started". */
+  startMs: number;
+  /** From the last "node started" until every node logged a view of all N. */
+  formMs: number;
+}
+
+/** A SwarmMQ cluster of child processes, formed (every node sees all N). */
+export interface SwarmCluster {
+  readonly dir: string;
+  readonly nodes: ServerNode[];
+  /** Warning and error lines (pino level >= 40) of every node. */
+  readonly log: WarningLog;
+  /** performance.now() at the first spawn. */
+  readonly t0: number;
+  /** First spawn until every node logged "node started", in ms. */
+  readonly startedMs: number;
+  /** First spawn until every node's view had all N members, in ms. */
+  readonly viewMs: number;
+  /** From now on, a view change counts as one after the cluster was ready. */
+  markReady(): void;
+  /** Views logged after markReady() (0: the membership was stable). */
+  viewChangesAfterReady(): number;
+  /** Stops the nodes (SIGTERM, then SIGKILL after `stopMs`) and removes the temp dir. */
+  stop(stopMs: number): Promise<void>;
+}
+
+/**
+ * Starts N SwarmMQ nodes that find each other through a registry dir of
+ * this run only (MESH.md M1.3):
+ *   node <main> start --host 127.0.0.1 --port 0 --data-dir <tmp>/n<i> --cluster bench-<rand>
+ *        --registry-dir <tmp>/registry --replication-factor RF --log-level info
+ * and resolves once every node logged a `cluster view changed` with N members
+ * (a lone node may log no view at all).
+ */
+export async function startSwarmCluster(cleanup: Cleanup, o: SwarmClusterOptions): Promise<SwarmCluster> {
+  const dir = cleanup.newTempDir(o.tempPrefix);
+  const cluster = `bench-${randomBytes(4).toString('hex')}`;
+  const registry = path.join(dir, 'registry');
+  const log = new WarningLog();
+  const views: number[] = new Array<number>(o.nodes).fill(0);
+  let viewLines = 0;
+  let ready = false;
+  const t0 = performance.now();
+  const nodes = await Promise.all(
+    Array.from({ length: o.nodes }, (_, i) => {
+      const dataDir = path.join(dir, `n${i}`);
+      mkdirSync(dataDir, { recursive: true });
+      const args = [o.main, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
+      args.push('--cluster', cluster, '--registry-dir', registry);
+      args.push('--replication-factor', String(o.rf), '--log-level', 'info');
+      return spawnSwarm(cleanup, args, {}, o.startMs, (line) => {
+        if (line.includes('"cluster view changed"')) {
+          if (ready) viewLines++;
+          try {
+            views[i] = Number((JSON.parse(line) as { members?: number }).members ?? 0);
+          } catch {
+            // not a JSON log line
+          }
+        } else if (/"level":[4-6]\d/.test(line)) log.add(`n${i} ${ready ? '' : '(starting) '}${line}`);
+      });
+    }),
+  );
+  const startedMs = performance.now() - t0;
+  const deadline = performance.now() + o.formMs;
+  while (o.nodes > 1 && !views.every((v) => v === o.nodes)) {
+    if (performance.now() > deadline || cleanup.interrupted) {
+      throw new Error(`${o.label}: views not complete after ${o.formMs / 1000} s: ${views.join(',')}`);
+    }
+    await sleep(50);
+  }
+  const viewMs = performance.now() - t0;
+  return {
+    dir,
+    nodes,
+    log,
+    t0,
+    startedMs,
+    viewMs,
+    markReady: () => {
+      ready = true;
+    },
+    viewChangesAfterReady: () => viewLines,
+    stop: async (stopMs) => {
+      await stopChildren(cleanup, nodes, 'SIGTERM', stopMs);
+      rmSync(dir, { recursive: true, force: true });
+      cleanup.tempDirs.delete(dir);
+    },
+  };
+}
+
+/** Stops the nodes with `signal` (SIGKILL after `stopMs`) and forgets them. */
+export async function stopChildren(
+  cleanup: Cleanup,
+  nodes: readonly ServerNode[],
+  signal: NodeJS.Signals,
+  stopMs: number,
+): Promise<void> {
+  await Promise.all(
+    nodes.map(async (n) => {
+      await n.child.stop(signal, stopMs);
+      cleanup.children.delete(n.child);
+    }),
+  );
+}
+
+/** One `+OWNER <destination> <owner-id> <owner-client-address> <replicas>` answer (MESH.md M3.3). */
+export interface OwnerAnswer {
+  owner: string;
+  client: string;
+  replicas: string;
+}
+
+/**
+ * What `ownerAnswers` needs of a raw protocol connection
+ * (test/helpers/durable-client.ts's DurableClient has it).
+ */
+export interface LineClient {
+  /** Every line that was not an answer it routed (here: the `+OWNER` lines). */
+  readonly other: string[];
+  readonly errors: string[];
+  write(data: string): boolean;
+  ping(timeoutMs?: number): Promise<void>;
+}
+
+/** OWNER of every destination in `names`, as the node behind `c` answers it (M3.3). */
+export async function ownerAnswers(c: LineClient, names: readonly string[]): Promise<OwnerAnswer[]> {
+  const start = c.other.length;
+  c.write(names.map((n) => `OWNER ${n}\r\n`).join(''));
+  await c.ping(10_000);
+  const byDest = new Map<string, OwnerAnswer>();
+  for (const l of c.other.slice(start)) {
+    const f = l.split(' ');
+    if (f[0] === '+OWNER' && f.length === 5)
+      byDest.set(f[1]!, { owner: f[2]!, client: f[3]!, replicas: f[4]! });
+  }
+  return names.map((n) => {
+    const a = byDest.get(n);
+    if (a === undefined) throw new Error(`no +OWNER for ${n} (errors: ${c.errors.slice(-3).join('; ')})`);
+    return a;
+  });
+}
+
+/**
+ * Throws unless every node (one answer list each, in the order of `names`)
+ * names the same owner and the same `wantReplicas` replicas for every
+ * destination (M3.2, M3.3).
+ */
+export function checkOwnerAgreement(
+  answers: readonly OwnerAnswer[][],
+  names: readonly string[],
+  wantReplicas: number,
+): void {
+  names.forEach((name, k) => {
+    const first = answers[0]![k]!;
+    const replicas = first.replicas === '-' ? 0 : first.replicas.split(',').length;
+    if (first.owner !== 'local' && replicas !== wantReplicas)
+      throw new Error(`${name}: ${replicas} replicas`);
+    if (answers.some((a) => a[k]!.owner !== first.owner || a[k]!.replicas !== first.replicas)) {
+      throw new Error(`${name}: nodes disagree on its owner`);
+    }
+  });
 }
