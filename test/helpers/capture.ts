@@ -12,8 +12,9 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { waitFor } from './wire.js';
 
-/** tcpdump's kernel buffer (KiB): far more than a test here sends, so nothing is dropped. */
-const CAPTURE_BUFFER_KIB = 8192;
+/** tcpdump's kernel buffer (KiB): far more than a test here sends, so nothing is dropped even while
+ * other test files keep both cores busy and tcpdump reads late (8 MiB dropped a few packets then). */
+const CAPTURE_BUFFER_KIB = 65_536;
 /** How long tcpdump may take to start capturing, to write a packet out, or to exit. */
 export const CAPTURE_TIMEOUT_MS = 15_000;
 

@@ -144,58 +144,67 @@ function checkOutcome(t: ExecutionContext, o: Outcome, messages: number): void {
   t.log(`consumed ${o.consumed.size} ids, ${redelivered} of them more than once (at-least-once, M5.3)`);
 }
 
-test('producer and consumer through the SDK ride out a SIGKILL of their owner: nothing lost, nothing stored twice', async (t) => {
-  const cluster = await startCluster(t, 5);
-  const dest = 'sdk.killed';
-  const owner = await ownerNode(cluster, dest);
-  const messages = 1500;
-  const o = await scenario(t, cluster, owner, dest, messages, 500, async () => {
-    await owner.kill('SIGKILL');
-    await waitForView(
-      cluster.nodes.filter((n) => n !== owner),
-      4,
-      30_000,
-    );
-  });
-  checkOutcome(t, o, messages);
-  t.true(o.reconnects >= 1, 'the home connection moved off the dead node');
-});
+test.serial(
+  'producer and consumer through the SDK ride out a SIGKILL of their owner: nothing lost, nothing stored twice',
+  async (t) => {
+    const cluster = await startCluster(t, 5);
+    const dest = 'sdk.killed';
+    const owner = await ownerNode(cluster, dest);
+    const messages = 1500;
+    const o = await scenario(t, cluster, owner, dest, messages, 500, async () => {
+      await owner.kill('SIGKILL');
+      await waitForView(
+        cluster.nodes.filter((n) => n !== owner),
+        4,
+        30_000,
+      );
+    });
+    checkOutcome(t, o, messages);
+    t.true(o.reconnects >= 1, 'the home connection moved off the dead node');
+  },
+);
 
-test('a frozen owner (SIGSTOP): its connections go silent, the SDK drops them and goes on with the new owner', async (t) => {
-  const cluster = await startCluster(t, 5);
-  const dest = 'sdk.frozen';
-  const owner = await ownerNode(cluster, dest);
-  t.teardown(() => {
-    owner.proc.child.kill('SIGCONT');
-  });
-  const messages = 600;
-  const o = await scenario(t, cluster, owner, dest, messages, 200, async () => {
-    owner.proc.child.kill('SIGSTOP');
-    // M2.3: the others drop a silent member after 3.5 s.
-    await waitForView(
-      cluster.nodes.filter((n) => n !== owner),
-      4,
-      30_000,
-    );
-  });
-  checkOutcome(t, o, messages);
-  t.true(o.reconnects >= 1, 'the keepalive dropped the frozen home node');
-});
+test.serial(
+  'a frozen owner (SIGSTOP): its connections go silent, the SDK drops them and goes on with the new owner',
+  async (t) => {
+    const cluster = await startCluster(t, 5);
+    const dest = 'sdk.frozen';
+    const owner = await ownerNode(cluster, dest);
+    t.teardown(() => {
+      owner.proc.child.kill('SIGCONT');
+    });
+    const messages = 600;
+    const o = await scenario(t, cluster, owner, dest, messages, 200, async () => {
+      owner.proc.child.kill('SIGSTOP');
+      // M2.3: the others drop a silent member after 3.5 s.
+      await waitForView(
+        cluster.nodes.filter((n) => n !== owner),
+        4,
+        30_000,
+      );
+    });
+    checkOutcome(t, o, messages);
+    t.true(o.reconnects >= 1, 'the keepalive dropped the frozen home node');
+  },
+);
 
-test('an owner that stops gracefully (SIGTERM): the SDK moves off it on `ldm` and follows the hand-over (OPS1)', async (t) => {
-  const cluster = await startCluster(t, 5);
-  const dest = 'sdk.leaving';
-  const owner = await ownerNode(cluster, dest);
-  const messages = 600;
-  const o = await scenario(t, cluster, owner, dest, messages, 200, async () => {
-    await owner.kill('SIGTERM');
-    t.is(owner.proc.child.exitCode, 0, 'the owner left cleanly');
-    await waitForView(
-      cluster.nodes.filter((n) => n !== owner),
-      4,
-      30_000,
-    );
-  });
-  checkOutcome(t, o, messages);
-  t.true(o.reconnects >= 1, 'the home connection moved off the leaving node');
-});
+test.serial(
+  'an owner that stops gracefully (SIGTERM): the SDK moves off it on `ldm` and follows the hand-over (OPS1)',
+  async (t) => {
+    const cluster = await startCluster(t, 5);
+    const dest = 'sdk.leaving';
+    const owner = await ownerNode(cluster, dest);
+    const messages = 600;
+    const o = await scenario(t, cluster, owner, dest, messages, 200, async () => {
+      await owner.kill('SIGTERM');
+      t.is(owner.proc.child.exitCode, 0, 'the owner left cleanly');
+      await waitForView(
+        cluster.nodes.filter((n) => n !== owner),
+        4,
+        30_000,
+      );
+    });
+    checkOutcome(t, o, messages);
+    t.true(o.reconnects >= 1, 'the home connection moved off the leaving node');
+  },
+);
