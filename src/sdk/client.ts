@@ -11,7 +11,7 @@
  * Everything it buffers is bounded; every call takes an AbortSignal; every
  * error is one of errors.ts.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Client as Wire } from './wire/connection.js';
 import { checkSubject, checkToken } from './wire/text.js';
 import type { ServerInfo } from './wire/types.js';
@@ -26,6 +26,7 @@ import { Consumer, type ConsumeOptions } from './consumer.js';
 import { ClusterRouter } from './router.js';
 import { Sender, type SendOptions, type SendResult } from './sender.js';
 import { Subscription, type SubscribeOptions } from './subscription.js';
+import { callSignal } from './signals.js';
 import { viewFromInfo, type ClusterView, type ViewMember } from './view.js';
 
 /** Publishes kept while the home connection is down (SDK5.2), in bytes and in messages. */
@@ -86,6 +87,8 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
     private readonly closeTransport: (() => Promise<void>) | undefined = undefined,
   ) {
     super();
+    // One listener per call in flight (bounded by maxSendsInFlight and the wire's request limit), not a leak.
+    setMaxListeners(0, this.lifetime.signal);
     this.home = new Home(o, dial, {
       candidates: () => [...new Set([...this.o.servers, ...this.router.memberAddresses()])],
       connected: (c, address, again) => this.onConnected(c, address, again),
@@ -218,12 +221,8 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
     opts: { headers?: HeadersInit; timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<Msg> {
     this.assertOpen();
-    const deadline = AbortSignal.timeout(opts.timeoutMs ?? this.o.requestTimeoutMs);
-    const signal = AbortSignal.any(
-      opts.signal === undefined
-        ? [this.lifetime.signal, deadline]
-        : [this.lifetime.signal, opts.signal, deadline],
-    );
+    const call = callSignal([this.lifetime.signal, opts.signal], opts.timeoutMs ?? this.o.requestTimeoutMs);
+    const signal = call.signal;
     const doing = `waiting for a reply on ${subject}`;
     try {
       const c = await this.home.ready(signal);
@@ -234,19 +233,27 @@ export class SwarmClient extends EventEmitter<ClientEvents> {
     } catch (err) {
       if (signal.aborted) throw abortReason(signal, doing);
       throw toSwarmError(err);
+    } finally {
+      call.release();
     }
   }
 
   /** C2.6: resolves once the home node has handled everything published before. */
   async flush(signal?: AbortSignal): Promise<void> {
     this.assertOpen();
-    const s = AbortSignal.any([this.lifetime.signal, signal ?? AbortSignal.timeout(this.o.requestTimeoutMs)]);
+    const call = callSignal(
+      [this.lifetime.signal, signal],
+      signal === undefined ? this.o.requestTimeoutMs : undefined,
+    );
+    const s = call.signal;
     try {
       const c = await this.home.ready(s);
       await c.flush(s);
     } catch (err) {
       if (s.aborted) throw abortReason(s, 'flushing');
       throw toSwarmError(err);
+    } finally {
+      call.release();
     }
   }
 

@@ -16,6 +16,7 @@ import type { Client } from './wire/connection.js';
 import { checkDestination, checkToken } from './wire/text.js';
 import { InvalidArgumentError, SwarmError, isRetryable, toSwarmError } from './errors.js';
 import { ConsumedMessage } from './messages.js';
+import { callSignal } from './signals.js';
 
 /** Options of `consume()`. */
 export interface ConsumeOptions {
@@ -237,8 +238,8 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
           await this.host.pause(attempt++, this.stopper.signal).catch(() => undefined);
           continue;
         }
-        const deadline = AbortSignal.timeout(this.waitMs + PULL_GRACE_MS);
-        const signal = AbortSignal.any([this.stopper.signal, deadline]);
+        const call = callSignal([this.stopper.signal], this.waitMs + PULL_GRACE_MS);
+        const signal = call.signal;
         try {
           const got = await conn.pull(
             this.destination,
@@ -251,15 +252,18 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
           if (got.length > 0) this.wakeReaders();
         } catch (err) {
           if (this.stopped) break;
-          if (!deadline.aborted && !isRetryable(err)) {
+          const timedOut = signal.aborted;
+          if (!timedOut && !isRetryable(err)) {
             this.end(toSwarmError(err));
             break;
           }
           // A PULL that never ended, or a lost connection: drop it now (its late DMSGs go with it).
-          if (deadline.aborted) conn.destroy();
+          if (timedOut) conn.destroy();
           if (this.conn === conn) this.conn = undefined;
           this.host.retrying(`pulling from ${this.destination}`, attempt + 1, err);
           await this.host.pause(attempt++, this.stopper.signal).catch(() => undefined);
+        } finally {
+          call.release();
         }
       }
     } finally {

@@ -11,6 +11,7 @@ import type { ServerInfo } from './wire/types.js';
 import { AbortError, DisconnectedError, abortReason, toSwarmError } from './errors.js';
 import type { Dial } from './links.js';
 import { backoffMs, type ResolvedOptions } from './options.js';
+import { callSignal } from './signals.js';
 
 /** Rounds over the seeds a first connect makes before it fails. */
 const INITIAL_ROUNDS = 3;
@@ -146,12 +147,14 @@ export class Home {
         if (attempt > 0 || again) {
           const delayMs = backoffMs(this.o.reconnect, attempt);
           this.hooks.reconnecting(attempt + 1, delayMs);
-          const s = signal === undefined ? this.closer.signal : AbortSignal.any([signal, this.closer.signal]);
+          const s = callSignal([signal, this.closer.signal]);
           try {
-            await sleep(delayMs, s);
+            await sleep(delayMs, s.signal);
           } catch (err) {
             if (this.closing) return undefined;
             throw err;
+          } finally {
+            s.release();
           }
         }
         const list = this.hooks.candidates();

@@ -50,7 +50,7 @@ export function addressOf(m: ViewMember, transport: 'tcp' | 'libp2p'): string | 
 
 /** Shared connections by key (a purpose and a node address), opened on demand. */
 export class Links {
-  private readonly open = new Map<string, { address: string; conn: Promise<Client> }>();
+  private readonly open = new Map<string, { address: string; conn: Promise<Client>; ready?: Client }>();
   private closed = false;
 
   constructor(
@@ -65,11 +65,12 @@ export class Links {
       if (this.closed) return Promise.reject(new ClientError(ClientErrorCode.Closed, 'client closed'));
       // The dial is shared, so it runs on its own deadline, not on the first caller's signal.
       const conn = this.dial(address, AbortSignal.timeout(this.connectTimeoutMs));
-      const mine = { address, conn };
+      const mine: { address: string; conn: Promise<Client>; ready?: Client } = { address, conn };
       entry = mine;
       this.open.set(key, mine);
       conn.then(
         (c) => {
+          mine.ready = c;
           if (this.closed || this.open.get(key) !== mine) c.destroy();
           void c.closed.then(() => {
             if (this.open.get(key) === mine) this.open.delete(key);
@@ -81,6 +82,11 @@ export class Links {
       );
     }
     return raceSignal(entry.conn, signal);
+  }
+
+  /** The open connection kept under `key`, if its dial has completed. */
+  peek(key: string): Client | undefined {
+    return this.open.get(key)?.ready;
   }
 
   /** Closes the links to addresses `keep` rejects (nodes that left the view). */

@@ -15,6 +15,7 @@ import { ClientError, ClientErrorCode } from './wire/errors.js';
 import type { Home } from './home.js';
 import { Links, addressOf, type Dial } from './links.js';
 import { backoffMs, type ResolvedOptions } from './options.js';
+import { callSignal } from './signals.js';
 import { Placement, type ClusterView, type ViewMember } from './view.js';
 
 /** After a failed dial of a node, it is tried last (or not at all) for this long. */
@@ -104,15 +105,21 @@ export class ClusterRouter {
 
   /** SDK4.3: a settle, sent on the owner's settle link, tried a few times before it is left to its deadline. */
   settle(destination: string, kind: SettleKind, handle: string, delayMs?: number): void {
+    // The common case, an open link to the owner: written at once, no promise.
+    const owner = this.owner(destination)?.address;
+    const open = this.links.peek(`settle ${owner ?? this.home.address ?? ''}`);
+    if (open !== undefined && !open.isClosed) return open.settle(kind, handle, delayMs);
     void (async () => {
       for (let attempt = 0; attempt < SETTLE_ATTEMPTS && !this.lifetime.aborted; attempt++) {
-        const signal = AbortSignal.any([this.lifetime, AbortSignal.timeout(this.o.connectTimeoutMs)]);
+        const call = callSignal([this.lifetime], this.o.connectTimeoutMs);
         try {
-          const link = await this.link('settle', destination, signal);
+          const link = await this.link('settle', destination, call.signal);
           if (!link.isClosed) return link.settle(kind, handle, delayMs);
         } catch (err) {
           if (this.lifetime.aborted || kind === 'WIP') return;
           this.events.retrying(`${kind} ${handle}`, attempt + 1, err);
+        } finally {
+          call.release();
         }
         await this.pause(attempt, this.lifetime).catch(() => undefined);
       }
@@ -141,15 +148,17 @@ export class ClusterRouter {
     const ordered = [...choices.filter((a) => this.fresh(a)), ...choices.filter((a) => !this.fresh(a))];
     let lastErr: unknown;
     for (const address of ordered.slice(0, MAX_CONSUMER_DIALS)) {
+      const bounded = callSignal([signal], this.o.connectTimeoutMs);
       try {
-        const bounded = AbortSignal.any([signal, AbortSignal.timeout(this.o.connectTimeoutMs)]);
-        const conn = await this.dial(address, bounded);
+        const conn = await this.dial(address, bounded.signal);
         this.events.routed(address === owner?.address);
         return { conn, ownerId: owner?.id };
       } catch (err) {
         if (signal.aborted) throw err;
         this.failedDials.set(address, Date.now());
         lastErr = err;
+      } finally {
+        bounded.release();
       }
     }
     throw lastErr ?? new ClientError(ClientErrorCode.Connect, 'no node to pull from');

@@ -12,6 +12,7 @@ import { checkDestination, checkId } from './wire/text.js';
 import { ClientError, ClientErrorCode } from './wire/errors.js';
 import { InvalidArgumentError, abortReason, isRetryable, toSwarmError } from './errors.js';
 import { headerBlock, toBuffer, type HeadersInit, type Payload } from './messages.js';
+import { callSignal } from './signals.js';
 
 /** The Nats-Msg-Id header's value, if the headers have one. */
 function msgIdOf(h: HeadersInit | undefined): string | undefined {
@@ -90,12 +91,15 @@ export class Sender {
     }
     // SDK3.1: fixed before the first attempt; a Nats-Msg-Id header names it as it does for a node (D3.9).
     const id = opts.id ?? msgIdOf(opts.headers) ?? randomBytes(16).toString('hex');
-    const deadline = AbortSignal.timeout(opts.timeoutMs ?? this.defaultTimeoutMs);
-    const signal = AbortSignal.any(
-      opts.signal === undefined ? [this.lifetime, deadline] : [this.lifetime, opts.signal, deadline],
-    );
+    const call = callSignal([this.lifetime, opts.signal], opts.timeoutMs ?? this.defaultTimeoutMs);
+    const signal = call.signal;
     const doing = `sending to ${destination} (id ${id})`;
-    await this.acquire(signal, doing);
+    try {
+      await this.acquire(signal, doing);
+    } catch (err) {
+      call.release();
+      throw err;
+    }
     try {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -126,6 +130,7 @@ export class Sender {
         }
       }
     } finally {
+      call.release();
       this.release();
     }
   }
