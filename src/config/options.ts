@@ -541,7 +541,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     env: 'SWARMMQ_CLIENT_STREAMS',
     flag: 'client-streams',
     kind: 'bool',
-    describe: 'serve clients over libp2p on the mesh port (/swarmmq/client/1.0.0; admitted as nodes are)',
+    describe:
+      'also serve clients over libp2p on the mesh port (/swarmmq/client/1.0.0; admitted and trusted as nodes are)',
   },
   {
     key: 'mdns',
@@ -648,7 +649,8 @@ export const DEFAULT_OPTIONS: NodeOptions = Object.freeze({
   meshHost: undefined,
   meshPort: undefined,
   join: Object.freeze([]),
-  clientStreams: true,
+  // SEC6.3: a libp2p client is trusted as a node is, so the transport is offered only when asked for.
+  clientStreams: false,
   mdns: 'auto',
   localDiscovery: true,
   registryDir: undefined,

@@ -148,6 +148,10 @@ export class Membership extends EventEmitter {
         this.log.info({ member: id, name: info.name, status: info.status }, 'member status changed');
         this.emit('change');
       }
+    } else if (prev.client !== info.client || prev.mesh.join(' ') !== info.mesh.join(' ')) {
+      // M2.5: clients route by these addresses (CLIENT.md C2.9), so a new one is a new view.
+      this.log.info({ member: id, name: info.name, client: info.client }, 'member addresses changed');
+      this.emit('change');
     }
   }
 

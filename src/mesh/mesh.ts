@@ -82,12 +82,13 @@ function isLoopback(host: string): boolean {
 }
 
 /**
- * Mesh addresses per member in the INFO view (M2.5), and the longest kept:
- * INFO is one line every client reads whole (the wire client takes 64 KiB),
- * so a member announcing many or long addresses (a heartbeat may carry 64 of
- * 1024 characters, schema.ts) must not make it grow past that.
+ * Mesh addresses per member in the INFO view (M2.5), and the longest address
+ * kept (client or mesh): INFO is one line every client reads whole (the SDK
+ * takes 2 MiB), so a member announcing many or long addresses (a heartbeat
+ * may carry 64 of 1024 characters, schema.ts) must not make it grow past
+ * that: a member costs at most about 850 bytes, 1024 members under 1 MiB.
  */
-const MAX_VIEW_ADDRS = 4;
+const MAX_VIEW_ADDRS = 2;
 const MAX_VIEW_ADDR_CHARS = 256;
 
 /** How often a leaving node checks whether its copies have been taken over. */
@@ -249,6 +250,7 @@ export class Mesh extends EventEmitter {
       cluster: o.clusterName,
       mdns,
       heartbeatIntervalMs: o.heartbeatIntervalMs,
+      maxClientConnections: o.clientStreams ? o.maxConnections : 0,
     });
     guardStreamErrors(init.log);
     const mesh = new Mesh(p2p, init, mdns);
@@ -346,7 +348,12 @@ export class Mesh extends EventEmitter {
       // ring.members is sorted: every node lists the same view in the same order.
       members: ring.members.map((id) => {
         const m = known.get(id);
-        return { id, client: m?.client ?? '', mesh: viewAddrs(id, m?.mesh ?? []) };
+        const client = m?.client ?? '';
+        return {
+          id,
+          client: client.length <= MAX_VIEW_ADDR_CHARS ? client : '',
+          mesh: viewAddrs(id, m?.mesh ?? []),
+        };
       }),
     };
   }

@@ -17,6 +17,7 @@ import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import type { Admission } from './admission.js';
+import { YAMUX_INIT } from './muxer.js';
 
 /** New inbound mesh connections per second from one address before libp2p drops them unlogged (SEC1.5). */
 const MESH_INBOUND_PER_SECOND_PER_ADDRESS = 20;
@@ -24,6 +25,8 @@ const MESH_INBOUND_PER_SECOND_PER_ADDRESS = 20;
 const MESH_MAX_PENDING_INBOUND = 32;
 /** Time an inbound connection has to finish its key exchange, noise and yamux (SEC1.5). */
 const MESH_INBOUND_UPGRADE_TIMEOUT_MS = 5000;
+/** libp2p connections kept beyond the client limit, for members (libp2p's default of 300 counts clients and members together). */
+const MESH_MEMBER_CONNECTIONS = 256;
 
 export type MeshLibp2p = Libp2p<{ pubsub: GossipSub; identify: unknown; ping: unknown }>;
 
@@ -36,6 +39,8 @@ export interface PeerInit {
   heartbeatIntervalMs: number;
   /** The cluster key and allow-list (protocol/SECURITY.md section 1). */
   admission: Admission;
+  /** `max_connections`: libp2p clients (SEC6) come on top of members. */
+  maxClientConnections: number;
 }
 
 /** The peer key file in the data dir (protobuf-encoded Ed25519 key, mode 0600). */
@@ -61,13 +66,15 @@ export async function createPeer(init: PeerInit): Promise<MeshLibp2p> {
     // SEC1.1: with a cluster key, a node without it cannot even start noise with us.
     ...(protector === undefined ? {} : { connectionProtector: protector }),
     connectionGater: init.admission.gater(),
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux(YAMUX_INIT)],
     connectionMonitor: { pingInterval: 2000 },
     // SECURITY.md SEC1.5: libp2p's own flood limits, set for a mesh of a few dozen members.
     connectionManager: {
       inboundConnectionThreshold: MESH_INBOUND_PER_SECOND_PER_ADDRESS,
       maxIncomingPendingConnections: MESH_MAX_PENDING_INBOUND,
       inboundUpgradeTimeout: MESH_INBOUND_UPGRADE_TIMEOUT_MS,
+      // SEC6.6: libp2p clients count here too; members must always find room.
+      maxConnections: init.maxClientConnections + MESH_MEMBER_CONNECTIONS,
     },
     // The service tag carries the cluster name, so clusters on one LAN do not even meet (M1.7).
     peerDiscovery: init.mdns ? [mdns({ interval: 1000, serviceTag: `swarmmq-${init.cluster}.local` })] : [],

@@ -46,6 +46,8 @@ export interface ConnectionHost {
   /** SEC2.1: undefined when the node takes clients without credentials. */
   readonly auth: Authenticator | undefined;
   infoLine(conn: ClientConnection): string;
+  /** C2.9: true when INFO shows the cluster view only after CONNECT (a node with credentials or TLS). */
+  readonly viewAfterConnect: boolean;
   /** Queue the connection for the end-of-turn flush. */
   markDirty(conn: ClientConnection): void;
   /** True when the node's total outbound is over its limit and this connection holds more than its share. */
@@ -330,6 +332,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     this.connected = true;
     this.log.debug({ lang: o.lang, version: o.version }, 'client connected');
     this.ok();
+    if (this.host.viewAfterConnect) this.resendInfo(); // C2.9
   }
 
   private authenticated(cred: Credential): void {
@@ -340,6 +343,7 @@ export class ClientConnection implements ParserSink, Deliverer, SessionConnectio
     const o = this.opts;
     this.log.info({ [cred.kind]: cred.name, lang: o.lang, version: o.version }, 'client authenticated');
     this.ok();
+    if (this.host.viewAfterConnect) this.resendInfo(); // C2.9: the view only for a client that proved itself
   }
 
   /** SEC2.3: logged without the secret (a user name is not one), counted, and closed. */

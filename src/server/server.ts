@@ -74,7 +74,10 @@ export class ClientServer implements ConnectionHost {
   private msgsOutClosed = 0;
   /** Set by the node: the metrics' timing hooks for durable sessions (protocol/METRICS.md MT3). */
   observer: SessionObserver | undefined = undefined;
+  /** INFO as a connected client gets it. */
   private infoBase = '';
+  /** C2.9: INFO before CONNECT on a node with credentials or TLS: the same without the view. */
+  private infoBaseGuest = '';
   private boundHost = '';
   private boundPort = 0;
   private serverName = '';
@@ -201,6 +204,19 @@ export class ClientServer implements ConnectionHost {
     }
     if (this.lameDuck) extra.ldm = true; // OPS1.2: clients move to another node before this one stops
     this.infoBase = JSON.stringify({ ...this.infoFields, ...extra }).slice(0, -1);
+    const { swarmmq: _view, ...guest } = extra;
+    this.infoBaseGuest = this.viewAfterConnect
+      ? JSON.stringify({ ...this.infoFields, ...guest }).slice(0, -1)
+      : this.infoBase;
+  }
+
+  /**
+   * C2.9: peer ids and mesh addresses are for clients that proved who they
+   * are: on a node with credentials (SEC2) or TLS (whose first INFO goes in
+   * plaintext, SEC4.1), INFO shows the view only after CONNECT.
+   */
+  get viewAfterConnect(): boolean {
+    return this.cluster !== undefined && (this.auth !== undefined || this.tlsServer !== undefined);
   }
 
   /**
@@ -257,31 +273,40 @@ export class ClientServer implements ConnectionHost {
   }
 
   /** C2.1; `maxPayloadBytes` is the connection's own, which may predate a reload. */
-  infoLine(conn: { cid: number; socket: ClientSocket; maxPayloadBytes?: number }): string {
+  infoLine(conn: {
+    cid: number;
+    socket: ClientSocket;
+    maxPayloadBytes?: number;
+    connected?: boolean;
+  }): string {
     const ip = JSON.stringify(conn.socket.remoteAddress ?? '');
     const mine = conn.maxPayloadBytes ?? this.limits.maxPayloadBytes;
     const overTcp = conn.socket.remotePeer === undefined;
-    const base = overTcp ? this.infoBase : this.streamInfoBase();
+    const full = conn.connected === true ? this.infoBase : this.infoBaseGuest;
+    const base = overTcp ? full : this.streamInfoBase(full);
     const line = mine === this.limits.maxPayloadBytes ? base : withPayload(base, mine);
     return `INFO ${line},"client_id":${conn.cid},"client_ip":${ip}}\r\n`;
   }
 
-  /** The INFO base of the last streamInfoBase call, and the infoBase it was made from. */
-  private streamInfo = { from: '', base: '' };
+  /** Stream INFO bases made by streamInfoBase, by the base they were made from (the full and the guest one). */
+  private streamInfo = new Map<string, string>();
 
   /**
    * SEC6.2: INFO on a libp2p client stream offers no TLS (noise encrypts
    * the stream), whatever the client port does. Rebuilt only when INFO changed.
    */
-  private streamInfoBase(): string {
-    if (this.tlsServer === undefined) return this.infoBase;
-    if (this.streamInfo.from !== this.infoBase) {
-      const info = JSON.parse(`${this.infoBase}}`) as Record<string, unknown>;
+  private streamInfoBase(from: string): string {
+    if (this.tlsServer === undefined) return from;
+    let base = this.streamInfo.get(from);
+    if (base === undefined) {
+      const info = JSON.parse(`${from}}`) as Record<string, unknown>;
       delete info.tls_required;
       delete info.tls_verify;
-      this.streamInfo = { from: this.infoBase, base: JSON.stringify(info).slice(0, -1) };
+      base = JSON.stringify(info).slice(0, -1);
+      if (this.streamInfo.size >= 2) this.streamInfo.clear();
+      this.streamInfo.set(from, base);
     }
-    return this.streamInfo.base;
+    return base;
   }
 
   private accept(socket: net.Socket): void {

@@ -1,19 +1,19 @@
-/** `cluster.client_streams` (protocol/SECURITY.md SEC6.6): on by default, set from YAML, env or flag, a bad value named. */
+/** `cluster.client_streams` (protocol/SECURITY.md SEC6.1): off by default, set from YAML, env or flag, a bad value named. */
 import test from 'ava';
 import { DEFAULT_OPTIONS, resolveOptions } from '../../src/config/options.js';
 import { ConfigError } from '../../src/errors.js';
 
-test('client streams are on by default', (t) => {
-  t.true(DEFAULT_OPTIONS.clientStreams);
-  t.true(resolveOptions().clientStreams);
+test('client streams are off by default (SEC6.3: such clients are trusted as nodes)', (t) => {
+  t.false(DEFAULT_OPTIONS.clientStreams);
+  t.false(resolveOptions().clientStreams);
 });
 
-test('YAML, environment and flag turn client streams off, flags winning', (t) => {
-  t.false(resolveOptions({ yamlText: 'cluster:\n  client_streams: false\n' }).clientStreams);
-  t.false(resolveOptions({ env: { SWARMMQ_CLIENT_STREAMS: 'off' } }).clientStreams);
-  t.false(resolveOptions({ flags: { clientStreams: 'false' } }).clientStreams);
-  t.true(
-    resolveOptions({ yamlText: 'cluster:\n  client_streams: false\n', flags: { clientStreams: 'true' } })
+test('YAML, environment and flag turn client streams on, flags winning', (t) => {
+  t.true(resolveOptions({ yamlText: 'cluster:\n  client_streams: true\n' }).clientStreams);
+  t.true(resolveOptions({ env: { SWARMMQ_CLIENT_STREAMS: 'on' } }).clientStreams);
+  t.true(resolveOptions({ flags: { clientStreams: 'true' } }).clientStreams);
+  t.false(
+    resolveOptions({ yamlText: 'cluster:\n  client_streams: true\n', flags: { clientStreams: 'false' } })
       .clientStreams,
   );
 });

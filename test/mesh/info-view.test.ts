@@ -16,6 +16,8 @@ import type { Delivery } from '../../src/sdk/wire/types.js';
 import { startCluster, type Cluster, type ClusterNode } from '../helpers/cluster.js';
 import { hookContext, owners } from '../helpers/monitor.js';
 import { QUIET, RawClient, startTestNode } from '../helpers/wire.js';
+import { parseAuthorization } from '../../src/auth/config.js';
+import { hashApiKey } from '../../src/auth/credentials.js';
 
 interface ViewMember {
   id: string;
@@ -95,6 +97,30 @@ async function wireClient(node: ClusterNode): Promise<Client> {
   hook.t.teardown(() => client.close());
   return client;
 }
+
+test('C2.9 a node with credentials shows the view only to a client that proved itself', async (t) => {
+  const token = 'view-token-0123456789';
+  const { port } = await startTestNode(t, {
+    meshEnabled: true,
+    meshPort: 0,
+    localDiscovery: false,
+    mdns: 'off',
+    clusterName: `iv-${Date.now().toString(36)}`,
+    auth: parseAuthorization({ keys: [{ name: 'app', key_hash: hashApiKey(token) }] }),
+  });
+  const [stranger, first] = await RawClient.open(t, port);
+  t.false('swarmmq' in first, 'no view before CONNECT');
+  stranger.send('CONNECT {"verbose":false,"auth_token":"wrong"}\r\nPING\r\n');
+  await stranger.expect(/^-ERR 'Authorization Violation'\r\n/);
+  t.notRegex(stranger.buffer, /swarmmq/);
+
+  const [app] = await RawClient.open(t, port);
+  app.send(`CONNECT {"verbose":false,"auth_token":"${token}"}\r\nPING\r\n`);
+  const info = await app.expect(/^INFO (.*)\r\n/);
+  const view = (JSON.parse(info[1]!) as { swarmmq?: { members: unknown[] } }).swarmmq;
+  t.is(view?.members.length, 1, 'the view, once authenticated');
+  await app.expect(/^PONG\r\n/);
+});
 
 test('C2.9 a standalone node sends no swarmmq (nor connect_urls)', async (t) => {
   const { port } = await startTestNode(t);

@@ -12,7 +12,10 @@ import { waitFor } from '../helpers/wire.js';
 
 test('SDK over libp2p: a cluster-key holder sends to owners, consumes and requests; a client without the key is refused', async (t) => {
   const clusterKey = randomBytes(32).toString('hex');
-  const cluster = await startCluster(t, 3, { env: { SWARMMQ_CLUSTER_KEY: clusterKey } });
+  const cluster = await startCluster(t, 3, {
+    env: { SWARMMQ_CLUSTER_KEY: clusterKey },
+    flags: ['--client-streams', 'true'],
+  });
   // The seed's libp2p address, as INFO names it (C2.9): read through a TCP client.
   const probe = await connect({ servers: [`127.0.0.1:${cluster.nodes[0]!.port}`] });
   await waitFor(() => probe.view?.members.length === 3, 'the full view');

@@ -74,6 +74,7 @@ async function meshNode(t: ExecutionContext, overrides: Partial<NodeOptions> = {
     localDiscovery: false,
     mdns: 'off',
     clusterName: `l2p-${randomBytes(4).toString('hex')}`,
+    clientStreams: true,
     ...overrides,
   });
   const p2p = n.node.mesh!.p2p;
@@ -340,6 +341,37 @@ test('a paused connection stops reading its stream: the sender waits, nothing is
 });
 
 // ---- SEC6.6: off, and limits ---------------------------------------------------------
+
+test('a stream paused after load grew its window holds at most that window, and goes on (SEC6.5)', async (t) => {
+  const node = await meshNode(t);
+  const raw = await rawStream(t, node);
+  raw.socket.write('CONNECT {"verbose":false}\r\nPING\r\n');
+  await waitFor(() => raw.text().includes('PONG'), 'the first PONG');
+  const conn = [...node.node.server.connections.values()][0]!;
+  const nodeStream = (conn.socket as unknown as { stream: Stream & { recvWindow: number } }).stream;
+  // Load first, as a busy client makes it: yamux doubles the stream's window while data flows.
+  const burst = `PUB load 16000\r\n${'p'.repeat(16000)}\r\n`.repeat(64);
+  for (let i = 0; i < 64; i++) {
+    if (!raw.socket.write(burst)) await new Promise((resolve) => raw.socket.once('drain', resolve));
+  }
+  raw.socket.write('PING\r\n');
+  await waitFor(() => raw.text().split('PONG').length === 3, 'the PONG after the load', ANSWER_TIMEOUT_MS);
+  t.log(`window after the load: ${nodeStream.recvWindow} bytes`);
+  // Then a pause (D3.6, SEC2.4, OPS1.2) while the client keeps writing: the node takes one window,
+  // below the 4 MiB libp2p lets a stream hold unread (16 MiB windows overflowed it and aborted).
+  conn.pauseInput();
+  for (let i = 0; i < 24; i++) raw.socket.write(burst);
+  await waitFor(
+    () => conn.closed || nodeStream.readBufferLength >= nodeStream.recvWindow - 64 * 1024,
+    'the window to fill, or the stream to fail',
+  );
+  t.false(conn.closed, `closed as ${String(conn.closeReason)}`);
+  t.true(nodeStream.readBufferLength <= 4 * 1024 * 1024, String(nodeStream.readBufferLength));
+  conn.resumeInput();
+  raw.socket.write('PING\r\n');
+  await waitFor(() => raw.text().split('PONG').length === 4, 'the PONG after the rest', ANSWER_TIMEOUT_MS);
+  t.is(conn.msgsIn, 88 * 64);
+});
 
 test('cluster.client_streams false serves no client stream (SEC6.6)', async (t) => {
   const node = await meshNode(t, { clientStreams: false });

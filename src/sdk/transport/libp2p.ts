@@ -19,6 +19,7 @@ import type { Libp2p, PrivateKey } from '@libp2p/interface';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { swarmKey } from '../../mesh/admission.js';
 import { CLIENT_PROTOCOL } from '../../mesh/client-streams.js';
+import { YAMUX_INIT } from '../../mesh/muxer.js';
 import { StreamSocket } from '../../mesh/stream-socket.js';
 import { ClientError, ClientErrorCode, abortError } from '../wire/errors.js';
 
@@ -137,7 +138,7 @@ export class Libp2pTransport {
       addresses: { listen: [] },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      streamMuxers: [yamux(YAMUX_INIT)],
       ...(this.psk === undefined ? {} : { connectionProtector: preSharedKey({ psk: this.psk }) }),
     });
     await node.start();

@@ -51,8 +51,12 @@ import type {
   Waiter,
 } from './types.js';
 
-/** INFO lines carry connect_urls of a whole cluster: far longer than a client's own control lines. */
-const MAX_LINE_BYTES = 64 * 1024;
+/**
+ * INFO lines carry connect_urls and the view of a whole cluster (CLIENT.md
+ * C2.9: at most about 850 bytes a member): far longer than a client's own
+ * control lines.
+ */
+export const MAX_LINE_BYTES = 2 * 1024 * 1024;
 /** Frame body limit before INFO says max_payload (the node's default). */
 const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 /** Whatever INFO says, no frame larger than this is buffered. */
