@@ -17,6 +17,7 @@ import { startCluster, type Cluster, type ClusterNode } from '../helpers/cluster
 import { hookContext, owners } from '../helpers/monitor.js';
 import { QUIET, RawClient, startTestNode } from '../helpers/wire.js';
 import { parseAuthorization } from '../../src/auth/config.js';
+import { connect as connectSdk } from '../../src/index.js';
 import { hashApiKey } from '../../src/auth/credentials.js';
 
 interface ViewMember {
@@ -120,6 +121,11 @@ test('C2.9 a node with credentials shows the view only to a client that proved i
   const view = (JSON.parse(info[1]!) as { swarmmq?: { members: unknown[] } }).swarmmq;
   t.is(view?.members.length, 1, 'the view, once authenticated');
   await app.expect(/^PONG\r\n/);
+
+  // The SDK reads the view from that second INFO.
+  const sdk = await connectSdk({ servers: [`127.0.0.1:${port}`], token });
+  t.teardown(() => sdk.close());
+  t.is(sdk.view?.members.length, 1);
 });
 
 test('C2.9 a standalone node sends no swarmmq (nor connect_urls)', async (t) => {
