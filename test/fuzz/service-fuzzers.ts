@@ -274,8 +274,8 @@ class FakePubsub extends EventTarget {
   async publish(): Promise<void> {}
 }
 
-/** Heartbeats on the members topic: mutated JSON (and sometimes mutated bytes), signed by their id or another. */
-export async function membership(seed: number, count: number, first = 0): Promise<FuzzSummary> {
+/** A Membership of node SELF on a fake libp2p: heartbeats are fed to it by hand (onHeartbeat) or on `pubsub`. */
+export function fakeMembership(): { m: Membership; pubsub: FakePubsub } {
   const pubsub = new FakePubsub();
   const p2p = {
     peerId: { toString: () => SELF },
@@ -293,6 +293,12 @@ export async function membership(seed: number, count: number, first = 0): Promis
     },
     silentLog,
   );
+  return { m, pubsub };
+}
+
+/** Heartbeats on the members topic: mutated JSON (and sometimes mutated bytes), signed by their id or another. */
+export async function membership(seed: number, count: number, first = 0): Promise<FuzzSummary> {
+  const { m, pubsub } = fakeMembership();
   m.start();
   const sample: Sample = {
     method: 'hb',

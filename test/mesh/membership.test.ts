@@ -1,32 +1,10 @@
 /** Membership (protocol/MESH.md M2) without sockets: which heartbeats change the view. */
 import test from 'ava';
-import { Membership } from '../../src/mesh/membership.js';
-import type { MeshLibp2p } from '../../src/mesh/peer.js';
-import { silentLog } from '../fuzz/fakes.js';
-import { PEER, SELF, heartbeat } from '../fuzz/samples.js';
+import { fakeMembership } from '../fuzz/service-fuzzers.js';
+import { PEER, heartbeat } from '../fuzz/samples.js';
 
-class FakePubsub extends EventTarget {
-  subscribe(): void {}
-  async publish(): Promise<void> {}
-}
-
-function membership(): { m: Membership; changes: () => number } {
-  const p2p = {
-    peerId: { toString: () => SELF },
-    services: { pubsub: new FakePubsub() },
-    addEventListener: () => undefined,
-    dial: async () => undefined,
-  };
-  const m = new Membership(
-    p2p as unknown as MeshLibp2p,
-    {
-      cluster: 'swarmmq',
-      heartbeatIntervalMs: 60_000,
-      memberTimeoutMs: 3_600_000,
-      self: () => heartbeat(SELF),
-    },
-    silentLog,
-  );
+function membership(): { m: ReturnType<typeof fakeMembership>['m']; changes: () => number } {
+  const { m } = fakeMembership();
   let changes = 0;
   m.on('change', () => changes++);
   return { m, changes: () => changes };
