@@ -5,31 +5,14 @@
  * it checks; waits poll with a deadline.
  */
 import test from 'ava';
-import type { ExecutionContext } from 'ava';
 import { parseAuthorization } from '../../src/auth/config.js';
 import { hashApiKey, newApiKey } from '../../src/auth/credentials.js';
 import { connect } from '../../src/sdk/wire/connection.js';
 import { ClientError, ClientErrorCode } from '../../src/sdk/wire/errors.js';
 import { QUIET, RawClient, startTestNode } from '../helpers/wire.js';
+import { expectErr, expectStored, open, pull, type Stored } from '../helpers/durable-wire.js';
 
 // ---- helpers ---------------------------------------------------------------
-
-interface Stored {
-  dest: string;
-  seq: number;
-  id: string;
-  duplicate: boolean;
-}
-
-interface Dmsg {
-  id: string;
-  priority: number;
-  headers: string;
-  payload: string;
-}
-
-const STORED_RE = /^\+STORED ([^ \r\n]+) (\d+) ([^ \r\n]+)( duplicate)?\r\n/;
-const ERR_RE = /^-ERR '([^']*)'\r\n/;
 
 /** A NATS/1.0 header block (C3.1) with the given fields. */
 function block(fields: Record<string, string> = {}): string {
@@ -45,20 +28,6 @@ function hsendFrame(dest: string, headers: string, payload: string, opts = ''): 
   return `HSEND ${dest}${opts === '' ? '' : ` ${opts}`} ${h} ${total}\r\n${headers}${payload}\r\n`;
 }
 
-async function open(t: ExecutionContext, port: number, connect = QUIET): Promise<RawClient> {
-  const [c] = await RawClient.open(t, port, connect);
-  return c;
-}
-
-async function expectStored(c: RawClient): Promise<Stored> {
-  const m = await c.expect(STORED_RE);
-  return { dest: m[1]!, seq: Number(m[2]), id: m[3]!, duplicate: m[4] !== undefined };
-}
-
-async function expectErr(c: RawClient): Promise<string> {
-  return (await c.expect(ERR_RE))[1]!;
-}
-
 async function hsend(
   c: RawClient,
   dest: string,
@@ -70,23 +39,18 @@ async function hsend(
   return expectStored(c);
 }
 
-/** PULL and read its DMSG frames up to +PULLED (D4.1). */
-async function pull(c: RawClient, dest: string, group: string, batch = 100): Promise<Dmsg[]> {
-  c.send(`PULL ${dest} ${group} ${batch}\r\n`);
-  const out: Dmsg[] = [];
-  for (;;) {
-    const m = await c.expect(
-      /^(?:DMSG [^ \r\n]+ [^ \r\n]+ ([^ \r\n]+) (\d+) \d+ \d+ (\d+) (\d+)\r\n|\+PULLED [^ \r\n]+ (\d+)\r\n|-ERR '([^']*)'\r\n)/,
-    );
-    if (m[6] !== undefined) throw new Error(`PULL refused: ${m[6]}`);
-    if (m[5] !== undefined) {
-      if (Number(m[5]) !== out.length) throw new Error(`+PULLED ${m[5]} after ${out.length} DMSG`);
-      return out;
-    }
-    const hdr = Number(m[3]);
-    const body = (await c.expect(new RegExp(`^([\\s\\S]{${Number(m[4])}})\\r\\n`)))[1]!;
-    out.push({ id: m[1]!, priority: Number(m[2]), headers: body.slice(0, hdr), payload: body.slice(hdr) });
-  }
+/** PULL (D4.1) and what this file checks of each delivery: id, priority, header block and payload as latin1 text. */
+async function pullText(
+  c: RawClient,
+  dest: string,
+  group: string,
+): Promise<{ id: string; priority: number; headers: string; payload: string }[]> {
+  return (await pull(c, dest, group)).map((d) => ({
+    id: d.id,
+    priority: d.priority,
+    headers: d.headers.toString('latin1'),
+    payload: d.payload,
+  }));
 }
 
 // ---- D3.9 over raw TCP ---------------------------------------------------------
@@ -104,7 +68,7 @@ test('D3.9 HSEND is stored and answered +STORED; its DMSG carries the header blo
   c.send('SEND orders 6\r\nsecond\r\n');
   const plain = await expectStored(c);
   t.is(plain.seq, 2);
-  t.deepEqual(await pull(c, 'orders', 'g'), [
+  t.deepEqual(await pullText(c, 'orders', 'g'), [
     { id: s.id, priority: 9, headers, payload: 'first order' },
     { id: plain.id, priority: 5, headers: '', payload: 'second' },
   ]);
@@ -115,7 +79,7 @@ test('D3.9 an empty payload and an empty header block are accepted; an empty blo
   const c = await open(t, port);
   await hsend(c, 'q', block({ A: '1' }), '');
   await hsend(c, 'q', '', 'body');
-  const got = await pull(c, 'q', 'g');
+  const got = await pullText(c, 'q', 'g');
   t.deepEqual(
     got.map((m) => [m.headers, m.payload]),
     [
@@ -139,7 +103,7 @@ test('D3.9/D3.7/D3.4 without id= the Nats-Msg-Id header is the id, and de-duplic
   // id= wins over the header.
   const given = await hsend(c, 'q', block({ 'Nats-Msg-Id': 'order-7' }), 'd', 'id=order-8');
   t.like(given, { seq: 2, id: 'order-8', duplicate: false });
-  const got = await pull(c, 'q', 'g');
+  const got = await pullText(c, 'q', 'g');
   t.deepEqual(
     got.map((m) => [m.id, m.payload]),
     [
@@ -171,7 +135,7 @@ test('D3.9/D3.5/D3.8 HSEND answers come in send order with SENDs, refusals inclu
   t.like(await expectStored(c), { seq: 3 });
   t.is(await c.flushed(), '');
   t.deepEqual(
-    (await pull(c, 'q', 'g')).map((m) => m.payload),
+    (await pullText(c, 'q', 'g')).map((m) => m.payload),
     ['one', 'two', 'three'],
     'D3.8: nothing refused is stored',
   );
