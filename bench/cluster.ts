@@ -72,6 +72,13 @@ import {
   WarningLog,
   withTimeout,
   readFlags,
+  PAYLOAD_BYTES,
+  PHASE_DEADLINE_MS,
+  STALL_MS,
+  NODE_START_MS,
+  FORM_DEADLINE_MS,
+  PROBE_DEADLINE_MS,
+  STOP_MS,
 } from './lib.js';
 import {
   environment,
@@ -86,26 +93,13 @@ import {
 
 // ---------------------------------------------------------------- constants
 
-const PAYLOAD_BYTES = 128;
 /** Messages per PULL / fetch at most. */
 const PULL_BATCH = 100;
 /** How long a PULL / fetch waits for its first message. */
 const PULL_WAIT_MS = 1000;
-/** Hard cap on one measured phase. */
-const PHASE_DEADLINE_MS = 60_000;
-/** A phase that makes no progress for this long ends and reports what it got. */
-const STALL_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 10_000;
-/** A node may take this long to log "node started" (2 cores, other work running). */
-const NODE_START_MS = 60_000;
-/** From the last spawn until the cluster agrees on every destination's owner. */
-const FORM_DEADLINE_MS = 60_000;
-/** Until a destination created on one node is known (and stored) on every node. */
-const PROBE_DEADLINE_MS = 30_000;
 /** How long the acks sent may take to be applied before "still stored" is read. */
 const SETTLE_MS = 10_000;
-/** Each child gets this long after SIGTERM / SIGINT before SIGKILL. */
-const STOP_MS = 20_000;
 /** The idle CPU measurement before the send phase. */
 const IDLE_MS = 1000;
 /** The architecture's target for one cluster. */
@@ -1089,11 +1083,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  async (err: unknown) => {
-    console.error(`cluster: ${(err as Error).stack ?? String(err)}`);
-    await cleanup.run();
-    process.exit(1);
-  },
-);
+cleanup.exitWith('cluster', main);

@@ -870,11 +870,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  async (err: unknown) => {
-    console.error(`core: ${(err as Error).stack ?? String(err)}`);
-    await cleanup.run();
-    process.exit(1);
-  },
-);
+cleanup.exitWith('core', main);

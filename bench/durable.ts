@@ -1074,11 +1074,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  async (err: unknown) => {
-    console.error(`durable: ${(err as Error).stack ?? String(err)}`);
-    await cleanup.run();
-    process.exit(1);
-  },
-);
+cleanup.exitWith('durable', main);

@@ -21,6 +21,22 @@ import { parseArgs } from 'node:util';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+// Limits the cluster benches (cluster.ts, sdk.ts) share; every phase is capped by count and by these.
+/** Payload of every measured message. */
+export const PAYLOAD_BYTES = 128;
+/** Hard cap on one phase. */
+export const PHASE_DEADLINE_MS = 60_000;
+/** A phase that makes no progress for this long ends and reports what it got. */
+export const STALL_MS = 10_000;
+/** A node may take this long to log "node started" (2 cores, other work running). */
+export const NODE_START_MS = 60_000;
+/** From the last spawn until the cluster has formed. */
+export const FORM_DEADLINE_MS = 60_000;
+/** Until a destination created on one node is known on every node. */
+export const PROBE_DEADLINE_MS = 30_000;
+/** Each child gets this long after SIGTERM before SIGKILL. */
+export const STOP_MS = 20_000;
+
 export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -330,6 +346,21 @@ export class Cleanup {
       console.error('\ninterrupted: stopping servers');
       void this.run().finally(() => process.exit(130));
     });
+  }
+
+  /**
+   * Runs a bench's `main`: exits with process.exitCode (0) when it ends, and
+   * with 1, after stopping the children and removing the temp dirs, when it throws.
+   */
+  exitWith(name: string, main: () => Promise<void>): void {
+    main().then(
+      () => process.exit(process.exitCode ?? 0),
+      async (err: unknown) => {
+        console.error(`${name}: ${(err as Error).stack ?? String(err)}`);
+        await this.run();
+        process.exit(1);
+      },
+    );
   }
 
   /** Stops all children and removes the temp dirs; runs once, later calls get the same promise. */

@@ -82,26 +82,20 @@ import {
   startSwarmCluster,
   type SwarmCluster,
   withTimeout,
+  PAYLOAD_BYTES,
+  PHASE_DEADLINE_MS,
+  STALL_MS,
+  NODE_START_MS,
+  FORM_DEADLINE_MS,
+  PROBE_DEADLINE_MS,
+  STOP_MS,
 } from './lib.js';
 import { environment, fMs, natsConnect, SWARM_MAIN } from './compare.js';
 
 // ---------------------------------------------------------------- constants
 
-const PAYLOAD_BYTES = 128;
-/** Hard cap on one phase (warm-ups included). */
-const PHASE_DEADLINE_MS = 60_000;
-/** A phase that makes no progress for this long ends and reports what it got. */
-const STALL_MS = 10_000;
 /** One send's deadline (SDK sendTimeoutMs, stock client request timeout). */
 const SEND_TIMEOUT_MS = 10_000;
-/** A node may take this long to log "node started" (2 cores, other work running). */
-const NODE_START_MS = 60_000;
-/** From the last spawn until every node sees all N. */
-const FORM_DEADLINE_MS = 60_000;
-/** Until a destination created on one node is known on every node, and owners agree. */
-const PROBE_DEADLINE_MS = 30_000;
-/** Each child gets this long after SIGTERM before SIGKILL. */
-const STOP_MS = 20_000;
 /** Bounds a client's connect and close. */
 const CONNECT_MS = 15_000;
 /** Before each round, the nodes' CPU with no client working (heartbeats, timers) over this long. */
@@ -1140,11 +1134,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  async (err: unknown) => {
-    console.error(`sdk: ${(err as Error).stack ?? String(err)}`);
-    await cleanup.run();
-    process.exit(1);
-  },
-);
+cleanup.exitWith('sdk', main);
