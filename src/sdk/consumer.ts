@@ -15,6 +15,7 @@
 import type { Client } from './wire/connection.js';
 import { checkDestination, checkToken } from './wire/text.js';
 import { InvalidArgumentError, SwarmError, isRetryable, toSwarmError } from './errors.js';
+import { DEFAULT_ACK_TIMEOUT_MS } from '../config/defaults.js';
 import { ConsumedMessage } from './messages.js';
 import { callSignal } from './signals.js';
 
@@ -72,7 +73,7 @@ const DEFAULT_BATCH = 100;
 const DEFAULT_MAX_IN_FLIGHT = 256;
 const DEFAULT_WAIT_MS = 5000;
 /** The node's default ack timeout (DURABLE.md D4.6), assumed for giving a slot back when the consumer sets none. */
-const NODE_ACK_TIMEOUT_MS = 5000;
+const NODE_ACK_TIMEOUT_MS = DEFAULT_ACK_TIMEOUT_MS;
 /**
  * WIP cadence when the ack timeout is unknown (a destination's own may be short, D1.2): enough for
  * ack timeouts of 500 ms and more; a consumer with shorter ones sets `ackTimeoutMs`.
