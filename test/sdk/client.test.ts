@@ -204,11 +204,12 @@ test('working() and automatic extension keep a slow delivery from coming back (D
   const { port } = await startTestNode(t);
   const c = await client(t, port);
   await c.send('slow', 'long job');
-  const consumer = c.consume('slow', { group: 'g', ackTimeoutMs: 300, waitMs: 100 });
+  // WIP every 300 ms leaves 600 ms of slack for a loaded machine before the timeout fires.
+  const consumer = c.consume('slow', { group: 'g', ackTimeoutMs: 900, waitMs: 100 });
   const iter = consumer[Symbol.asyncIterator]();
   const m = (await iter.next()).value as ConsumedMessage;
   // Three ack timeouts pass while the handler works; the auto-extension sends WIP meanwhile.
-  await new Promise<void>((resolve) => setTimeout(resolve, 1000));
+  await new Promise<void>((resolve) => setTimeout(resolve, 2700));
   m.ack();
   const other = c.consume('slow', { group: 'g', waitMs: 300 });
   const seen = await Promise.race([
