@@ -72,6 +72,7 @@ import {
   WarningLog,
   withTimeout,
   readFlags,
+  runCalls,
   PAYLOAD_BYTES,
   PHASE_DEADLINE_MS,
   STALL_MS,
@@ -562,28 +563,31 @@ async function sendPhase(sys: System, n: number, window: number, dests: number):
   const lat = new Float64Array(n).fill(NaN);
   const confirmedIdx = new Uint8Array(n);
   const perDest = new Array<number>(dests).fill(0);
-  let next = 0;
-  let settled = 0;
   let confirmed = 0;
   let errors = 0;
   let firstError: string | undefined;
   const meter = new ClusterCpuMeter(sys.nodes.map((s) => s.child.pid));
   const t0 = performance.now();
-  let progressAt = t0;
   let lastConfirmAt = t0;
-  await new Promise<void>((resolve) => {
-    let stopped = false;
-    const finish = (): void => {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(watchdog);
-      resolve();
-    };
-    const start = (p: number, i: number): void => {
+  // Round robin over the producers, each up to its share of the window.
+  let turn = 0;
+  const withRoom = (): number | undefined => {
+    for (let k = 0; k < producers; k++) {
+      const p = (turn + k) % producers;
+      if (inflight[p]! < win[p]!) return p;
+    }
+    return undefined;
+  };
+  const run = await runCalls({
+    n,
+    canStart: () => withRoom() !== undefined,
+    call: (i) => {
+      const p = withRoom()!;
+      turn = (p + 1) % producers;
       inflight[p]!++;
       const k = i % dests;
       const t = performance.now();
-      sys
+      return sys
         .send(p, k, stampedPayload(i, PAYLOAD_BYTES))
         .then(
           () => {
@@ -600,38 +604,16 @@ async function sendPhase(sys: System, n: number, window: number, dests: number):
         )
         .finally(() => {
           inflight[p]!--;
-          settled++;
-          progressAt = performance.now();
-          if (settled === n) finish();
-          else launch();
         });
-    };
-    // Round robin over the producers, each up to its share of the window.
-    const launch = (): void => {
-      for (let more = true; more && !stopped && next < n;) {
-        more = false;
-        for (let p = 0; p < producers && next < n; p++) {
-          if (inflight[p]! < win[p]!) {
-            start(p, next++);
-            more = true;
-          }
-        }
-      }
-    };
-    const watchdog = setInterval(() => {
-      const now = performance.now();
-      if (now - t0 > PHASE_DEADLINE_MS || now - progressAt > STALL_MS || cleanup.interrupted) {
-        firstError ??= `stopped after ${settled} of ${n} answers (stalled or deadline)`;
-        finish();
-      }
-    }, 200);
-    launch();
+    },
+    interrupted: () => cleanup.interrupted,
   });
+  firstError ??= run.stopped;
   const cpu = meter.stop();
   const [p50, p99, max] = percentiles(lat, n, [0.5, 0.99, 1]) as [number, number, number];
   return {
     n,
-    sent: next,
+    sent: run.started,
     confirmed,
     errors,
     firstError,

@@ -60,6 +60,7 @@ import {
   procCpuMs,
   procMemKb,
   quiet,
+  runCalls,
   sleep,
   spawnNatsServer,
   spawnSwarm,
@@ -401,67 +402,39 @@ async function sendPhase(
   rate = Infinity,
 ): Promise<SendResult> {
   const lat = new Float64Array(n).fill(NaN);
-  let next = 0;
-  let settled = 0;
   let confirmed = 0;
   let errors = 0;
   let firstError: string | undefined;
   const cpu0 = procCpuMs(d.server.child.pid);
   const others = new CpuMeter(d.server.child.pid);
   const t0 = performance.now();
-  const deadline = t0 + PHASE_DEADLINE_MS;
-  let progressAt = t0;
-  await new Promise<void>((resolve) => {
-    let stopped = false;
-    const finish = (): void => {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(watchdog);
-      if (pacer !== undefined) clearInterval(pacer);
-      resolve();
-    };
-    /** How many sends are due by now (all of them without a rate). */
-    const due = (): number =>
-      rate === Infinity ? n : Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-    const launch = (): void => {
-      const upTo = due();
-      while (!stopped && next - settled < window && next < upTo) {
-        const i = next++;
-        const start = performance.now();
-        d.send(make(i))
-          .then(
-            () => {
-              lat[i] = performance.now() - start;
-              confirmed++;
-            },
-            (err: unknown) => {
-              errors++;
-              firstError ??= (err as Error).message;
-            },
-          )
-          .finally(() => {
-            settled++;
-            progressAt = performance.now();
-            if (settled === n) finish();
-            else launch();
-          });
-      }
-    };
-    // Bounded: a run that stops making progress, or takes too long, ends here.
-    const pacer = rate === Infinity ? undefined : setInterval(launch, 1);
-    const watchdog = setInterval(() => {
-      const now = performance.now();
-      if (now > deadline || now - progressAt > STALL_MS || cleanup.interrupted) {
-        firstError ??= `stopped after ${settled} of ${n} (stalled or deadline)`;
-        finish();
-      }
-    }, 200);
-    launch();
+  /** How many sends are due by now (all of them without a rate). */
+  const due = (): number =>
+    rate === Infinity ? n : Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+  const run = await runCalls({
+    n,
+    canStart: (inflight, started) => inflight < window && started < due(),
+    call: (i) => {
+      const start = performance.now();
+      return d.send(make(i)).then(
+        () => {
+          lat[i] = performance.now() - start;
+          confirmed++;
+        },
+        (err: unknown) => {
+          errors++;
+          firstError ??= (err as Error).message;
+        },
+      );
+    },
+    pacerMs: rate === Infinity ? undefined : 1,
+    interrupted: () => cleanup.interrupted,
   });
+  firstError ??= run.stopped;
   const ms = performance.now() - t0;
   const [p50, p99] = percentiles(lat, n, [0.5, 0.99]) as [number, number];
   return {
-    sent: next,
+    sent: run.started,
     confirmed,
     errors,
     firstError,

@@ -64,6 +64,81 @@ export function percentiles(samples: Float64Array, n: number, ps: readonly numbe
 // ---------------------------------------------------------------- CPU and memory (/proc)
 
 const CLK_TCK = 100;
+/** How one bounded run of calls (runCalls) goes. */
+export interface CallRun {
+  /** Calls in all. */
+  n: number;
+  /**
+   * Whether another call may start now (the window, a rate): `inflight`
+   * calls are started and not yet answered, `started` in all.
+   */
+  canStart: (inflight: number, started: number) => boolean;
+  /**
+   * Starts call `i` and settles once it is answered, either way: the caller
+   * counts its own outcomes, so the promise should not reject.
+   */
+  call: (i: number) => Promise<unknown>;
+  /** Every 200 ms with the answers so far (a progress bar). */
+  tick?: (settled: number) => void;
+  /** With a `canStart` that opens with time (a rate), also tries to start calls this often. */
+  pacerMs?: number;
+  /** Ends the run early (Ctrl-C). */
+  interrupted?: () => boolean;
+}
+
+/** What runCalls did: calls started and answered, and why it stopped early if it did. */
+export interface CallRunResult {
+  started: number;
+  settled: number;
+  /** Set when the run ended before every call was answered (stall, deadline, interrupted). */
+  stopped: string | undefined;
+}
+
+/**
+ * n calls, each started as soon as `canStart` allows and another one
+ * started as each is answered. Bounded: the run ends after PHASE_DEADLINE_MS,
+ * or once nothing has been answered for STALL_MS, and says so.
+ */
+export function runCalls(run: CallRun): Promise<CallRunResult> {
+  const { n, canStart, call } = run;
+  const t0 = performance.now();
+  let next = 0;
+  let settled = 0;
+  let progressAt = t0;
+  let stopped: string | undefined;
+  let done = false;
+  return new Promise((resolve) => {
+    const finish = (why?: string): void => {
+      if (done) return;
+      done = true;
+      stopped = why;
+      clearInterval(watchdog);
+      if (pacer !== undefined) clearInterval(pacer);
+      resolve({ started: next, settled, stopped });
+    };
+    const launch = (): void => {
+      while (!done && next < n && canStart(next - settled, next)) {
+        void call(next++).finally(() => {
+          settled++;
+          progressAt = performance.now();
+          if (settled === n) finish();
+          else launch();
+        });
+      }
+    };
+    const pacer = run.pacerMs === undefined ? undefined : setInterval(launch, run.pacerMs);
+    const watchdog = setInterval(() => {
+      const now = performance.now();
+      run.tick?.(settled);
+      if (now - t0 > PHASE_DEADLINE_MS || now - progressAt > STALL_MS || run.interrupted?.() === true) {
+        finish(`stopped after ${settled} of ${n} answers (stalled, deadline or interrupted)`);
+      }
+    }, 200);
+    if (n === 0) finish();
+    else launch();
+  });
+}
+
 /** --wait-quiet: the machine counts as quiet below this (% of one core, over 1 s). */
 const QUIET_PCT = 10;
 

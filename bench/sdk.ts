@@ -78,6 +78,7 @@ import {
   quiet,
   readFlags,
   retry as retryUntil,
+  runCalls,
   sleep,
   startSwarmCluster,
   type SwarmCluster,
@@ -365,9 +366,6 @@ async function sendPhase(
   const payload = Buffer.alloc(PAYLOAD_BYTES, 0x61);
   const lat = new Float64Array(n).fill(NaN);
   const abort = new AbortController();
-  let next = 0;
-  let inflight = 0;
-  let settled = 0;
   let confirmed = 0;
   let errors = 0;
   let duplicates = 0;
@@ -386,57 +384,36 @@ async function sendPhase(
   bar?.start(n, 0, { rate: '-' });
   const meter = new ClusterCpuMeter(bed.cluster.nodes.map((s) => s.child.pid));
   const t0 = performance.now();
-  let progressAt = t0;
   let lastConfirmAt = t0;
-  await new Promise<void>((resolve) => {
-    let stopped = false;
-    const finish = (): void => {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(watchdog);
-      abort.abort(new Error('phase ended'));
-      resolve();
-    };
-    const start = (i: number): void => {
-      inflight++;
+  let ended = false;
+  const run = await runCalls({
+    n,
+    canStart: (inflight) => inflight < window,
+    call: (i) => {
       const t = performance.now();
-      client
-        .send(set.names[i % set.names.length]!, payload, `${idPrefix}-${i}`, abort.signal)
-        .then(
-          (duplicate) => {
-            lastConfirmAt = performance.now();
-            lat[i] = lastConfirmAt - t;
-            confirmed++;
-            if (duplicate) duplicates++;
-          },
-          (err: unknown) => {
-            if (stopped) return;
-            errors++;
-            firstError ??= errText(err);
-          },
-        )
-        .finally(() => {
-          inflight--;
-          settled++;
-          progressAt = performance.now();
-          if (settled === n) finish();
-          else launch();
-        });
-    };
-    const launch = (): void => {
-      while (!stopped && next < n && inflight < window) start(next++);
-    };
-    const watchdog = setInterval(() => {
-      const now = performance.now();
-      const secs = (now - t0) / 1000;
+      return client.send(set.names[i % set.names.length]!, payload, `${idPrefix}-${i}`, abort.signal).then(
+        (duplicate) => {
+          lastConfirmAt = performance.now();
+          lat[i] = lastConfirmAt - t;
+          confirmed++;
+          if (duplicate) duplicates++;
+        },
+        (err: unknown) => {
+          if (ended) return;
+          errors++;
+          firstError ??= errText(err);
+        },
+      );
+    },
+    tick: () => {
+      const secs = (performance.now() - t0) / 1000;
       bar?.update(confirmed, { rate: fInt(confirmed / Math.max(secs, 0.001)) });
-      if (now - t0 > PHASE_DEADLINE_MS || now - progressAt > STALL_MS || cleanup.interrupted) {
-        firstError ??= `stopped after ${settled} of ${n} answers (stalled, deadline or Ctrl-C)`;
-        finish();
-      }
-    }, 200);
-    launch();
+    },
+    interrupted: () => cleanup.interrupted,
   });
+  ended = true;
+  abort.abort(new Error('phase ended'));
+  firstError ??= run.stopped;
   const cpu = meter.stop();
   bar?.update(confirmed, { rate: '-' });
   bar?.stop();
@@ -446,7 +423,7 @@ async function sendPhase(
     lat,
     r: {
       n,
-      sent: next,
+      sent: run.started,
       confirmed,
       errors,
       duplicates,
