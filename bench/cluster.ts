@@ -76,10 +76,8 @@ import {
   PAYLOAD_BYTES,
   PHASE_DEADLINE_MS,
   STALL_MS,
-  NODE_START_MS,
-  FORM_DEADLINE_MS,
   PROBE_DEADLINE_MS,
-  STOP_MS,
+  FORM_DEADLINE_MS,
 } from './lib.js';
 import {
   environment,
@@ -202,7 +200,7 @@ const streamName = (k: number): string => `BENCH_D${k}`;
 // ---------------------------------------------------------------- the systems
 
 /** Children and temp dirs, removed on exit, error or Ctrl-C. */
-const cleanup = new Cleanup(STOP_MS);
+const cleanup = new Cleanup();
 
 /** The node to measure: this checkout's build, or SWARMMQ_CLI (e.g. a `git archive` export built elsewhere). */
 
@@ -262,8 +260,6 @@ class SwarmSystem implements System {
       rf: cfg.rf,
       label,
       tempPrefix: 'swarmmq-cluster-bench-',
-      startMs: NODE_START_MS,
-      formMs: FORM_DEADLINE_MS,
     });
     const { nodes, t0, startedMs, viewMs } = cluster;
     const consumers = await Promise.all(
@@ -352,7 +348,7 @@ class SwarmSystem implements System {
     await Promise.all(
       this.producers.map((nc) => withTimeout(nc.close(), 5_000, 'close').catch(() => undefined)),
     );
-    await this.cluster.stop(STOP_MS);
+    await this.cluster.stop();
   }
 }
 
@@ -505,7 +501,7 @@ class JetStreamSystem implements System {
   async stop(): Promise<void> {
     await Promise.all(this.conns.map((nc) => withTimeout(nc.close(), 5_000, 'close').catch(() => undefined)));
     // SIGINT: nats-server's clean shutdown.
-    await stopChildren(cleanup, this.nodes, 'SIGINT', STOP_MS);
+    await stopChildren(cleanup, this.nodes, 'SIGINT');
     rmSync(this.dir, { recursive: true, force: true });
     cleanup.tempDirs.delete(this.dir);
   }

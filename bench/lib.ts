@@ -409,7 +409,7 @@ export class Cleanup {
   private cleaning: Promise<void> | undefined;
 
   /** `stopMs`: how long each child gets after the stop signal before SIGKILL. */
-  constructor(private readonly stopMs: number) {
+  constructor(private readonly stopMs = STOP_MS) {
     process.on('exit', () => {
       // Last resort when something skipped the finally blocks.
       for (const c of this.children) if (!c.exited) c.proc.kill('SIGKILL');
@@ -665,10 +665,10 @@ export interface SwarmClusterOptions {
   label: string;
   /** Prefix of the temp dir (data dirs and registry) under $TMPDIR. */
   tempPrefix: string;
-  /** How long each node may take to log "node started". */
-  startMs: number;
-  /** From the last "node started" until every node logged a view of all N. */
-  formMs: number;
+  /** How long each node may take to log "node started" (default NODE_START_MS). */
+  startMs?: number;
+  /** From the last "node started" until every node logged a view of all N (default FORM_DEADLINE_MS). */
+  formMs?: number;
 }
 
 /** A SwarmMQ cluster of child processes, formed (every node sees all N). */
@@ -687,8 +687,8 @@ export interface SwarmCluster {
   markReady(): void;
   /** Views logged after markReady() (0: the membership was stable). */
   viewChangesAfterReady(): number;
-  /** Stops the nodes (SIGTERM, then SIGKILL after `stopMs`) and removes the temp dir. */
-  stop(stopMs: number): Promise<void>;
+  /** Stops the nodes (SIGTERM, then SIGKILL after `stopMs`, default STOP_MS) and removes the temp dir. */
+  stop(stopMs?: number): Promise<void>;
 }
 
 /**
@@ -715,7 +715,7 @@ export async function startSwarmCluster(cleanup: Cleanup, o: SwarmClusterOptions
       const args = [o.main, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
       args.push('--cluster', cluster, '--registry-dir', registry);
       args.push('--replication-factor', String(o.rf), '--log-level', 'info');
-      return spawnSwarm(cleanup, args, {}, o.startMs, (line) => {
+      return spawnSwarm(cleanup, args, {}, o.startMs ?? NODE_START_MS, (line) => {
         if (line.includes('"cluster view changed"')) {
           if (ready) viewLines++;
           try {
@@ -728,10 +728,11 @@ export async function startSwarmCluster(cleanup: Cleanup, o: SwarmClusterOptions
     }),
   );
   const startedMs = performance.now() - t0;
-  const deadline = performance.now() + o.formMs;
+  const formMs = o.formMs ?? FORM_DEADLINE_MS;
+  const deadline = performance.now() + formMs;
   while (o.nodes > 1 && !views.every((v) => v === o.nodes)) {
     if (performance.now() > deadline || cleanup.interrupted) {
-      throw new Error(`${o.label}: views not complete after ${o.formMs / 1000} s: ${views.join(',')}`);
+      throw new Error(`${o.label}: views not complete after ${formMs / 1000} s: ${views.join(',')}`);
     }
     await sleep(50);
   }
@@ -747,7 +748,7 @@ export async function startSwarmCluster(cleanup: Cleanup, o: SwarmClusterOptions
       ready = true;
     },
     viewChangesAfterReady: () => viewLines,
-    stop: async (stopMs) => {
+    stop: async (stopMs = STOP_MS) => {
       await stopChildren(cleanup, nodes, 'SIGTERM', stopMs);
       rmSync(dir, { recursive: true, force: true });
       cleanup.tempDirs.delete(dir);
@@ -755,12 +756,12 @@ export async function startSwarmCluster(cleanup: Cleanup, o: SwarmClusterOptions
   };
 }
 
-/** Stops the nodes with `signal` (SIGKILL after `stopMs`) and forgets them. */
+/** Stops the nodes with `signal` (SIGKILL after `stopMs`, default STOP_MS) and forgets them. */
 export async function stopChildren(
   cleanup: Cleanup,
   nodes: readonly ServerNode[],
   signal: NodeJS.Signals,
-  stopMs: number,
+  stopMs = STOP_MS,
 ): Promise<void> {
   await Promise.all(
     nodes.map(async (n) => {

@@ -86,10 +86,7 @@ import {
   PAYLOAD_BYTES,
   PHASE_DEADLINE_MS,
   STALL_MS,
-  NODE_START_MS,
-  FORM_DEADLINE_MS,
   PROBE_DEADLINE_MS,
-  STOP_MS,
 } from './lib.js';
 import { environment, fMs, natsConnect, SWARM_MAIN } from './compare.js';
 
@@ -191,7 +188,7 @@ const errText = (err: unknown): string => (err as Error).message ?? String(err);
 // ---------------------------------------------------------------- the systems
 
 /** Children and temp dirs, removed on exit, error or Ctrl-C. */
-const cleanup = new Cleanup(STOP_MS);
+const cleanup = new Cleanup();
 
 const retry = <T>(what: string, ms: number, fn: () => Promise<T>): Promise<{ v: T; tries: number }> =>
   retryUntil(what, ms, fn, () => cleanup.interrupted);
@@ -919,8 +916,6 @@ async function main(): Promise<void> {
       rf: opts.rf,
       label,
       tempPrefix: 'swarmmq-sdk-bench-',
-      startMs: NODE_START_MS,
-      formMs: FORM_DEADLINE_MS,
     });
     const raw = await Promise.all(
       cluster.nodes.map((n, i) => DurableClient.connect(n.port, '127.0.0.1', `bench-sdk-setup-${i}`)),
@@ -1105,7 +1100,7 @@ async function main(): Promise<void> {
       await Promise.all(
         bed.probes.map((nc) => withTimeout(nc.close(), 5_000, 'close').catch(() => undefined)),
       );
-      await bed.cluster.stop(STOP_MS);
+      await bed.cluster.stop();
     }
     await cleanup.run();
   }
